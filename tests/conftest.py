@@ -1,0 +1,30 @@
+"""Shared fixtures: real photos from scikit-image, quiet TensorFlow, seeded Keras."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from skimage import data as skdata  # noqa: E402
+from skimage.transform import resize  # noqa: E402
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def photos(size, channels=3):
+    """Real RGB photos from scikit-image, resized to size x size, values 0-255."""
+    images = [resize(getattr(skdata, n)(), (size, size), anti_aliasing=True,
+                     preserve_range=True) for n in PHOTOS]
+    batch = np.stack(images).astype("float32")
+    if channels == 1:
+        batch = batch.mean(axis=-1, keepdims=True)
+    return batch
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()

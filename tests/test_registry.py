@@ -1,0 +1,118 @@
+"""The builder contract, over every registered model."""
+
+import numpy as np
+import pytest
+import keras
+
+import zoo
+from conftest import photos
+
+CLASSIFIERS = [n for n in zoo.list_models() if zoo.registry._entry(n).task == "classification"]
+
+
+def small_shape(name):
+    entry = zoo.registry._entry(name)
+    return (entry.min_size, entry.min_size, entry.input_shape[-1])
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_build_forward_save_load(name, tmp_path):
+    shape = small_shape(name)
+    model = zoo.build(name, input_shape=shape, num_classes=10)
+    batch = photos(shape[0], shape[-1]) / 255.0
+    outputs = model(batch, training=False)
+    expected = (len(batch), 10) if zoo.registry._entry(name).task == "classification" \
+        else (len(batch), *shape[:2], 10)
+    assert tuple(outputs.shape) == expected
+    assert np.isfinite(outputs).all()
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(batch, training=False), outputs, atol=1e-5)
+    assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+
+
+def test_list_models_wildcards():
+    assert zoo.list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert zoo.list_models("nothing*") == []
+
+
+def test_register_duplicate_name_raises():
+    with pytest.raises(ValueError, match="resnet50.*already registered"):
+        zoo.register_model("resnet50", lambda options: None, paper="", input_shape=(1, 1, 1), min_size=1)
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown model name 'resnet05'.*resnet50"):
+        zoo.build("resnet05")
+
+
+def test_unknown_kwarg_is_named():
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) colour, widht.*accepts: name, input_shape"):
+        zoo.build("resnet18", widht=2, colour="red")
+
+
+@pytest.mark.parametrize("name, size, minimum", [("resnet18", 16, 32)])
+def test_too_small_input_raises_before_building(name, size, minimum, monkeypatch):
+    built = []
+    monkeypatch.setattr(keras.layers.Conv2D, "__init__",
+                        lambda *a, **k: built.append(1) or pytest.fail("a layer was built"))
+    with pytest.raises(ValueError, match=fr"{name} needs inputs of at least {minimum}x{minimum}; got {size}x{size}"):
+        zoo.build(name, input_shape=(size, size, 3))
+    assert not built
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(pooling="mean"), r"pooling must be one of"),
+    (dict(input_shape=(64, 64)), r"input_shape must be \(height, width, channels\)"),
+    (dict(weights="/no/such/file.h5"), r"weights must be None, 'imagenet' or the path.*/no/such/file.h5"),
+    (dict(weights="imagenet", num_classes=10), r"needs num_classes=1000; got 10"),
+    (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), r"needs 3 input channels"),
+    (dict(out_indices=(7,), features_only=True), r"out_indices must index its 5 feature maps"),
+])
+def test_bad_arguments_get_one_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.build("resnet50", **kwargs)
+
+
+def test_imagenet_weights_offline_error_or_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(RuntimeError, match=r"Could not fetch the ImageNet weights of resnet50.*weights='/path/to/"):
+        zoo.build("resnet50", weights="imagenet", include_top=False, input_shape=(32, 32, 3))
+
+
+def test_features_only_strides_and_channels():
+    model = zoo.build("resnet50", features_only=True, input_shape=(64, 64, 3))
+    shapes = [tuple(o.shape[1:]) for o in model.outputs]
+    assert shapes == [(32, 32, 64), (16, 16, 256), (8, 8, 512), (4, 4, 1024), (2, 2, 2048)]
+    picked = zoo.build("resnet50", features_only=True, out_indices=(2, 4), input_shape=(64, 64, 3))
+    assert [tuple(o.shape[1:]) for o in picked.outputs] == [shapes[2], shapes[4]]
+
+
+def test_weights_from_path_round_trip(tmp_path):
+    source = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
+    path = tmp_path / "resnet18.weights.h5"
+    source.save_weights(path)
+    copy = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5, weights=str(path))
+    batch = photos(32)
+    np.testing.assert_array_equal(copy(batch), source(batch))
+
+
+def test_pooling_without_top():
+    model = zoo.build("resnet18", include_top=False, pooling="max", input_shape=(32, 32, 3))
+    assert model.output.shape == (None, 512)
+    assert zoo.build("resnet18", include_top=False, input_shape=(64, 64, 3)).output.shape == (None, 2, 2, 512)
+
+
+def test_model_info_reports_params_flops_and_weights():
+    info = zoo.model_info("resnet18")
+    assert info["params"] == 11_699_112 and info["trainable_params"] == 11_689_512
+    # torchvision reports 1.81 GMACs for ResNet-18 at 224x224.
+    assert 1.80e9 < info["flops"] / 2 < 1.83e9
+    assert info["imagenet_weights"] is False and zoo.model_info("resnet50")["imagenet_weights"] is True
+    assert info["input_shape"] == (224, 224, 3)

@@ -1,0 +1,15 @@
+"""zoo: classic convolutional networks for Keras 3, built by name.
+
+    import zoo
+    model = zoo.build("resnet50", num_classes=10)
+    zoo.list_models("resnet*")
+    zoo.model_info("resnet50")["params"]
+"""
+
+from zoo.registry import build, list_models, model_info, register_model
+
+# Importing a family registers its models.
+from zoo import resnet  # noqa: E402,F401
+
+__version__ = "0.1.0"
+__all__ = ["build", "list_models", "model_info", "register_model", "__version__"]

@@ -1,0 +1,7 @@
+"""Shared building blocks: the one conv-bn-act, residual blocks, heads."""
+
+from zoo.layers.conv import conv_bn_act
+from zoo.layers.head import classifier_head, global_pool
+from zoo.layers.residual import basic_block, bottleneck_block
+
+__all__ = ["basic_block", "bottleneck_block", "classifier_head", "conv_bn_act", "global_pool"]

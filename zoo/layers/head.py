@@ -1,0 +1,22 @@
+"""Classifier heads: global pooling, dropout and logits."""
+
+from keras import layers
+
+_POOL_LAYERS = {"avg": (layers.GlobalAveragePooling2D, "avg_pool"),
+                "max": (layers.GlobalMaxPooling2D, "max_pool")}
+
+
+def global_pool(x, pooling, keepdims=False):
+    """`pooling` in (None, "avg", "max"): the feature map, or its global pool."""
+    if pooling is None:
+        return x
+    layer, name = _POOL_LAYERS[pooling]
+    return layer(keepdims=keepdims, name=name)(x)
+
+
+def classifier_head(x, num_classes, *, dropout=0.0, activation=None):
+    """Global average pool, dropout, then a Dense layer giving logits by default."""
+    x = global_pool(x, "avg")
+    if dropout:
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+    return layers.Dense(num_classes, activation=activation, name="predictions")(x)

@@ -1,0 +1,148 @@
+"""The arguments every classifier builder shares, checked once, and the steps
+every builder ends with: the head, `features_only`, and weight loading."""
+
+import dataclasses
+import os
+
+import keras
+
+from zoo import layers as zl
+
+POOLINGS = (None, "avg", "max")
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedWeights:
+    """keras.applications' published ImageNet weight files for one model."""
+
+    base_url: str
+    top: tuple  # (file name, md5 hash) of the file with the classifier
+    notop: tuple  # the same without it
+
+    def fetch(self, include_top, model_name):
+        file_name, file_hash = self.top if include_top else self.notop
+        try:
+            return keras.utils.get_file(file_name, self.base_url + file_name,
+                                        cache_subdir="models", file_hash=file_hash)
+        except Exception as error:  # get_file raises bare Exceptions when offline
+            raise RuntimeError(
+                f"Could not fetch the ImageNet weights of {model_name} "
+                f"({self.base_url + file_name}): {error}. Download that file "
+                f"where the network allows and pass weights='/path/to/{file_name}'."
+            ) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """The keras.applications argument set, validated on construction.
+
+    `dropout=None` means the family's own default (the paper's).
+    """
+
+    name: str
+    input_shape: tuple = (224, 224, 3)
+    num_classes: int = 1000
+    include_top: bool = True
+    pooling: str | None = None
+    weights: str | None = None
+    classifier_activation: str | None = None
+    dropout: float | None = None
+    features_only: bool = False
+    out_indices: tuple | None = None
+    published_weights: PublishedWeights | None = None
+
+    def __post_init__(self):
+        shape = self.input_shape
+        if (not isinstance(shape, (tuple, list)) or len(shape) != 3
+                or not all(isinstance(d, int) and d > 0 for d in shape)):
+            raise ValueError(f"{self.name}: input_shape must be (height, width, channels) "
+                             f"of positive ints; got {shape!r}.")
+        object.__setattr__(self, "input_shape", tuple(shape))
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ValueError(f"{self.name}: num_classes must be a positive int; "
+                             f"got {self.num_classes!r}.")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"{self.name}: pooling must be one of {POOLINGS}; "
+                             f"got {self.pooling!r}.")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise ValueError(f"{self.name}: dropout must be in [0, 1); got {self.dropout!r}.")
+        self._check_weights()
+
+    def _check_weights(self):
+        weights = self.weights
+        if weights is None:
+            return
+        if weights == "imagenet":
+            if self.published_weights is None:
+                raise ValueError(f"{self.name} has no published ImageNet weights; "
+                                 "use weights=None or a path to a weights file.")
+            if self.include_top and self.num_classes != 1000:
+                raise ValueError(f"{self.name}: weights='imagenet' with include_top=True "
+                                 f"needs num_classes=1000; got {self.num_classes}.")
+            if self.input_shape[-1] != 3:
+                raise ValueError(f"{self.name}: weights='imagenet' needs 3 input channels; "
+                                 f"got input_shape={self.input_shape}.")
+            return
+        if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+            raise ValueError(f"{self.name}: weights must be None, 'imagenet' or the path "
+                             f"of an existing weights file; got {weights!r}.")
+
+    def dropout_or(self, default):
+        return default if self.dropout is None else self.dropout
+
+    def check_min_size(self, min_size):
+        """Raises before any layer is built if the input is too small for the network."""
+        height, width, _ = self.input_shape
+        if min(height, width) < min_size:
+            raise ValueError(f"{self.name} needs inputs of at least {min_size}x{min_size}; "
+                             f"got {height}x{width} (input_shape={self.input_shape}).")
+
+    def input(self):
+        return keras.Input(shape=self.input_shape, name="input_layer")
+
+    def top(self, x, head=None, default_dropout=0.0):
+        """The classifier (`head(x)`, or pooling, dropout and logits) or the pooling."""
+        if self.include_top:
+            if head is not None:
+                return head(x)
+            return zl.classifier_head(x, self.num_classes, dropout=self.dropout_or(default_dropout),
+                                      activation=self.classifier_activation)
+        return zl.global_pool(x, self.pooling)
+
+    def finish(self, inputs, x, features=(), head=None, default_dropout=0.0):
+        """The model: weights loaded into the full graph; feature maps if asked.
+
+        `features` are the feature maps at each downsampling step, shallow to
+        deep; with `features_only` the model outputs those at `out_indices`.
+        """
+        if self.features_only:
+            features = list(features)
+            indices = tuple(range(len(features))) if self.out_indices is None else tuple(self.out_indices)
+            bad = [i for i in indices if not isinstance(i, int) or not -len(features) <= i < len(features)]
+            if not features or bad:
+                raise ValueError(f"{self.name}: out_indices must index its {len(features)} "
+                                 f"feature maps (0..{len(features) - 1}); got {self.out_indices!r}.")
+            model = keras.Model(inputs, x, name=self.name)
+            self._load_weights(model, include_top=False)
+            return keras.Model(inputs, [features[i] for i in indices], name=self.name)
+        model = keras.Model(inputs, self.top(x, head, default_dropout), name=self.name)
+        self._load_weights(model, include_top=self.include_top)
+        return model
+
+    def _load_weights(self, model, include_top):
+        if self.weights is None:
+            return
+        if self.weights == "imagenet":
+            model.load_weights(self.published_weights.fetch(include_top, self.name))
+            return
+        path = os.fspath(self.weights)
+        try:
+            if path.endswith(".keras"):
+                source = keras.saving.load_model(path, compile=False)
+                model.set_weights(source.get_weights())
+            else:
+                model.load_weights(path)
+        except Exception as error:
+            raise ValueError(f"{self.name}: could not load weights from {path!r} "
+                             f"(a .keras, .weights.h5 or legacy .h5 file of the same "
+                             f"architecture): {error}") from error

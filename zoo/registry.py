@@ -1,0 +1,121 @@
+"""The registry: one decorator to register a builder, one lookup to build it.
+
+A registered builder is a callable `builder(options, **family_kwargs)` that
+returns a `keras.Model`; `options` is a validated `zoo.options.BuildOptions`
+holding the arguments every classifier shares (the keras.applications set).
+The registry owns the defaults and the checks, so family files stay thin.
+"""
+
+import dataclasses
+import difflib
+import fnmatch
+import functools
+import inspect
+import math
+
+from zoo.options import BuildOptions
+
+_MODELS = {}
+
+# What a caller may pass; `published_weights` comes from the registry entry.
+_COMMON_ARGS = tuple(f.name for f in dataclasses.fields(BuildOptions) if f.init and f.name != "published_weights")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: callable
+    paper: str
+    input_shape: tuple
+    num_classes: int
+    min_size: int
+    task: str
+    published_weights: object  # zoo.options.PublishedWeights or None
+    loss_weights: tuple | None
+
+    def family_args(self):
+        """The keyword arguments the family builder takes beyond the common ones."""
+        params = inspect.signature(self.builder).parameters
+        return tuple(name for name, p in params.items() if p.kind is p.KEYWORD_ONLY)
+
+
+def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
+                   task="classification", published_weights=None, loss_weights=None):
+    """Registers `builder` under `name`; usable as a decorator.
+
+    `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
+    caller gives none; inputs smaller than `min_size` are refused before any
+    layer is built; `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
+    training harness how to weigh a multi-output model's losses.
+    """
+
+    def register(fn):
+        if name in _MODELS:
+            raise ValueError(f"A model named {name!r} is already registered.")
+        _MODELS[name] = ModelEntry(
+            name=name, builder=fn, paper=paper, input_shape=tuple(input_shape),
+            num_classes=num_classes, min_size=min_size, task=task, published_weights=published_weights,
+            loss_weights=tuple(loss_weights) if loss_weights else None)
+        return fn
+
+    return register if builder is None else register(builder)
+
+
+def _entry(name):
+    if name not in _MODELS:
+        close = difflib.get_close_matches(str(name), _MODELS, n=5, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model name {name!r}.{hint} "
+                         f"Known models: {', '.join(sorted(_MODELS))}.")
+    return _MODELS[name]
+
+
+def build(model, /, **kwargs):
+    """Builds the registered model `name` and returns a functional `keras.Model`.
+
+    Common arguments: name, input_shape, num_classes, include_top, pooling,
+    weights, classifier_activation, dropout, features_only, out_indices. Family
+    arguments (alpha, aux_logits, ...) are listed by
+    `zoo.model_info(model)["arguments"]`.
+    """
+    entry = _entry(model)
+    family = entry.family_args()
+    unknown = sorted(set(kwargs) - set(_COMMON_ARGS) - set(family))
+    if unknown:
+        raise TypeError(f"{model} got unknown argument(s) {', '.join(unknown)}; "
+                        f"it accepts: {', '.join(_COMMON_ARGS + family)}.")
+    common = {k: v for k, v in kwargs.items() if k in _COMMON_ARGS}
+    common.setdefault("name", model)
+    common.setdefault("input_shape", entry.input_shape)
+    common.setdefault("num_classes", entry.num_classes)
+    options = BuildOptions(**common, published_weights=entry.published_weights)
+    options.check_min_size(entry.min_size)
+    return entry.builder(options, **{k: v for k, v in kwargs.items() if k in family})
+
+
+def list_models(pattern="*"):
+    """Sorted names of the registered models matching an fnmatch `pattern`."""
+    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+
+
+@functools.lru_cache(maxsize=None)
+def model_info(name):
+    """Facts about a model: params and FLOPs at its default input, paper, weights."""
+    from zoo.flops import count_flops
+
+    entry = _entry(name)
+    model = build(name)
+    return {
+        "name": name,
+        "task": entry.task,
+        "paper": entry.paper,
+        "input_shape": entry.input_shape,
+        "num_classes": entry.num_classes,
+        "min_size": entry.min_size,
+        "params": model.count_params(),
+        "trainable_params": sum(math.prod(w.shape) for w in model.trainable_weights),
+        "flops": count_flops(model),
+        "imagenet_weights": entry.published_weights is not None,
+        "loss_weights": entry.loss_weights,
+        "arguments": _COMMON_ARGS + entry.family_args(),
+    }

@@ -1,0 +1,69 @@
+"""ResNet v1 (He et al., 2015), "Deep Residual Learning for Image Recognition".
+
+resnet50/101/152 are layer-compatible with keras.applications.ResNet50/101/152
+(conv biases, BN epsilon 1.001e-5, stride on the first 1x1 conv); resnet18/34
+follow torchvision's layout (basic blocks, no conv biases).
+"""
+
+import functools
+
+from keras import layers
+
+from zoo import layers as zl
+from zoo.options import PublishedWeights
+from zoo.registry import register_model
+
+PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (arXiv:1512.03385)"
+STAGE_FILTERS = (64, 128, 256, 512)
+BLOCKS = {"basic": zl.basic_block, "bottleneck": zl.bottleneck_block}
+
+# name: block, blocks per stage, conv biases
+RESNETS = {
+    "resnet18": ("basic", (2, 2, 2, 2), False),
+    "resnet34": ("basic", (3, 4, 6, 3), False),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), True),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), True),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), True),
+}
+
+# name: (md5 with top, md5 without top) of keras.applications' files
+_WEIGHT_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+}
+_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+
+
+def _published(name):
+    if name not in _WEIGHT_HASHES:
+        return None
+    top, notop = _WEIGHT_HASHES[name]
+    return PublishedWeights(_WEIGHTS_URL,
+                            (f"{name}_weights_tf_dim_ordering_tf_kernels.h5", top),
+                            (f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5", notop))
+
+
+def _build_resnet(config, options):
+    block_kind, stage_blocks, use_bias = config
+    block = BLOCKS[block_kind]
+    inputs = options.input()
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = zl.conv_bn_act(x, 64, 7, 2, padding="valid", use_bias=use_bias, bn_epsilon=1.001e-5,
+                       name="conv1")
+    features = [x]
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    for stage, (filters, blocks) in enumerate(zip(STAGE_FILTERS, stage_blocks), start=2):
+        for index in range(1, blocks + 1):
+            first = index == 1
+            x = block(x, filters, strides=2 if first and stage > 2 else 1,
+                      projection=first and (stage > 2 or block_kind == "bottleneck"),
+                      use_bias=use_bias, name=f"conv{stage}_block{index}")
+        features.append(x)
+    return options.finish(inputs, x, features)
+
+
+for _name, _config in RESNETS.items():
+    register_model(_name, functools.partial(_build_resnet, _config), paper=PAPER,
+                   input_shape=(224, 224, 3), min_size=32, published_weights=_published(_name))
