@@ -13,6 +13,8 @@ REFERENCE = [
     ("resnet50", {}, 25_636_712, None),
     ("resnet101", {}, 44_707_176, None),
     ("resnet152", {}, 60_419_944, None),
+    ("googlenet", {}, 6_998_552, None),
+    ("googlenet", {"aux_logits": True}, 13_378_280, None),
 ]
 
 

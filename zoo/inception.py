@@ -109,7 +109,7 @@ def strip_aux(model):
     except ValueError as error:
         raise ValueError(f"strip_aux needs a model with a 'predictions' output; {model.name} "
                          f"has outputs {model.output_names}.") from error
-    return keras.Model(model.inputs, main, name=model.name)
+    return keras.Model(model.input, main, name=model.name)
 
 
 register_model("googlenet", functools.partial(_build_inception, INCEPTION_V1), paper=PAPER,
