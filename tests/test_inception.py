@@ -89,7 +89,8 @@ def test_batch_norm_model_trains_with_the_registered_loss_weights():
     model = zoo.build("googlenet", aux_logits=True, batch_norm=True, num_classes=4,
                       input_shape=(size, size, 3))
     assert len(model.outputs) == len(info["loss_weights"])
-    assert not any(layer.use_bias for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and not any(conv.use_bias for conv in convs)
     batch = photos(size) / 255.0
     labels = np.arange(4)
     outputs = model(batch, training=True)
