@@ -144,6 +144,8 @@ def test_lenet_options_select_layers():
     ("vgg16", dict(input_shape=(16, 16, 3)), r"vgg16 needs inputs of at least 32x32; got 16x16"),
     ("alexnet", dict(input_shape=(66, 66, 3)), r"alexnet needs inputs of at least 67x67; got 66x66"),
     ("lenet5", dict(input_shape=(28, 28, 1)), r"lenet5 needs inputs of at least 32x32; got 28x28"),
+    ("vgg19", dict(weights="imagenet", input_shape=(64, 64, 3)),
+     r"vgg19: weights='imagenet' with include_top=True needs input_shape=\(224, 224, 3\); got \(64, 64, 3\)"),
 ])
 def test_bad_family_arguments_get_one_clear_error(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -152,7 +154,7 @@ def test_bad_family_arguments_get_one_clear_error(name, kwargs, message):
 
 def test_min_sizes_are_tight():
     """One pixel under min_size no longer builds (the check is bypassed here)."""
-    for name, shape in (("alexnet", (66, 66, 3)), ("lenet5", (31, 31, 1))):
+    for name, shape in (("alexnet", (66, 66, 3)), ("lenet5", (31, 31, 1)), ("vgg11", (31, 31, 3))):
         options = zoo.options.BuildOptions(name, input_shape=shape)
         with pytest.raises(ValueError, match="(negative|zero)"):
             zoo.registry._entry(name).builder(options)

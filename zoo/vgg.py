@@ -45,6 +45,12 @@ def _published(name):
 
 
 def _build_vgg(stage_convs, options):
+    top_weights = options.weights == "imagenet" and options.include_top and not options.features_only
+    if top_weights and options.input_shape != (224, 224, 3):
+        # fc1's weights are shaped by the 7x7 map of a 224x224 input.
+        raise ValueError(f"{options.name}: weights='imagenet' with include_top=True needs "
+                         f"input_shape=(224, 224, 3); got {options.input_shape}. Use "
+                         "include_top=False for other sizes.")
     inputs = options.input()
     x, features = inputs, []
     for stage, (filters, convs) in enumerate(zip(STAGE_FILTERS, stage_convs), start=1):
