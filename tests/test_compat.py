@@ -11,6 +11,8 @@ from conftest import photos
 ANCHORS = [
     ("resnet50", keras.applications.ResNet50, keras.applications.resnet, 224),
     ("resnet50", keras.applications.ResNet50, keras.applications.resnet, 160),
+    ("vgg16", keras.applications.VGG16, keras.applications.vgg16, 64),
+    ("vgg19", keras.applications.VGG19, keras.applications.vgg19, 64),
 ]
 
 

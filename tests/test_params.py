@@ -15,6 +15,14 @@ REFERENCE = [
     ("resnet152", {}, 60_419_944, None),
     ("googlenet", {}, 6_998_552, None),
     ("googlenet", {"aux_logits": True}, 13_378_280, None),
+    ("lenet5", {}, 61_706, None),
+    ("lenet5", {"c3_table": "paper"}, 60_806, None),
+    ("alexnet", {}, 60_965_224, None),
+    ("alexnet", {"groups": 1}, 62_378_344, None),
+    ("vgg11", {}, 132_863_336, None),
+    ("vgg13", {}, 133_047_848, None),
+    ("vgg16", {}, 138_357_544, None),
+    ("vgg19", {}, 143_667_240, None),
 ]
 
 

@@ -20,3 +20,14 @@ def classifier_head(x, num_classes, *, dropout=0.0, activation=None):
     if dropout:
         x = layers.Dropout(dropout, name="top_dropout")(x)
     return layers.Dense(num_classes, activation=activation, name="predictions")(x)
+
+
+def dense_head(x, num_classes, hidden, *, activation="relu", dropout=0.0, classifier_activation=None):
+    """Flatten, fully connected layers `hidden` = ((name, units), ...) each followed
+    by dropout, then logits: the head of LeNet-5, AlexNet and VGG."""
+    x = layers.Flatten(name="flatten")(x)
+    for name, units in hidden:
+        x = layers.Dense(units, activation=activation, name=name)(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)

@@ -1,0 +1,71 @@
+"""VGG (Simonyan and Zisserman, 2014), configurations A, B, D and E of table 1.
+
+vgg16 and vgg19 are layer-compatible with keras.applications.VGG16/VGG19 (same
+layer names, weight shapes and order), so keras.applications' published
+ImageNet weights load. Dropout 0.5 after fc1 and fc2 as in the paper (Keras'
+models have none; it holds no weights and is off at inference).
+"""
+
+import functools
+
+from keras import layers
+
+from zoo import layers as zl
+from zoo.options import PublishedWeights
+from zoo.registry import register_model
+
+PAPER = ("Simonyan and Zisserman, Very Deep Convolutional Networks for Large-Scale "
+         "Image Recognition, ICLR 2015 (arXiv:1409.1556)")
+STAGE_FILTERS = (64, 128, 256, 512, 512)
+FC_UNITS = 4096
+
+# name: 3x3 convs in each of the five stages
+VGGS = {
+    "vgg11": (1, 1, 2, 2, 2),
+    "vgg13": (2, 2, 2, 2, 2),
+    "vgg16": (2, 2, 3, 3, 3),
+    "vgg19": (2, 2, 4, 4, 4),
+}
+
+# name: (md5 with top, md5 without top) of keras.applications' files
+_WEIGHT_HASHES = {
+    "vgg16": ("64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"),
+    "vgg19": ("cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"),
+}
+_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{name}/"
+
+
+def _published(name):
+    if name not in _WEIGHT_HASHES:
+        return None
+    top, notop = _WEIGHT_HASHES[name]
+    return PublishedWeights(_WEIGHTS_URL.format(name=name),
+                            (f"{name}_weights_tf_dim_ordering_tf_kernels.h5", top),
+                            (f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5", notop))
+
+
+def _build_vgg(stage_convs, options):
+    top_weights = options.weights == "imagenet" and options.include_top and not options.features_only
+    if top_weights and options.input_shape != (224, 224, 3):
+        # fc1's weights are shaped by the 7x7 map of a 224x224 input.
+        raise ValueError(f"{options.name}: weights='imagenet' with include_top=True needs "
+                         f"input_shape=(224, 224, 3); got {options.input_shape}. Use "
+                         "include_top=False for other sizes.")
+    inputs = options.input()
+    x, features = inputs, []
+    for stage, (filters, convs) in enumerate(zip(STAGE_FILTERS, stage_convs), start=1):
+        for index in range(1, convs + 1):
+            x = zl.conv_bn_act(x, filters, 3, use_bias=True, batch_norm=False,
+                               suffixes=("", "", "_relu"), name=f"block{stage}_conv{index}")
+        x = layers.MaxPooling2D(2, strides=2, name=f"block{stage}_pool")(x)
+        features.append(x)
+    head = functools.partial(zl.dense_head, num_classes=options.num_classes,
+                             hidden=(("fc1", FC_UNITS), ("fc2", FC_UNITS)),
+                             dropout=options.dropout_or(0.5),
+                             classifier_activation=options.classifier_activation)
+    return options.finish(inputs, x, features, head=head)
+
+
+for _name, _config in VGGS.items():
+    register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
+                   input_shape=(224, 224, 3), min_size=32, published_weights=_published(_name))
