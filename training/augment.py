@@ -301,7 +301,9 @@ def _rotate(shape, eigen, value_range, **common):
 
 
 def _shear(shape, eigen, value_range, **common):
-    return keras.layers.RandomShear(x_factor=0.1, y_factor=0.1, **common)
+    # Tuples, not floats: keras 3.15 saves a float f as (-f, f), which its own
+    # constructor then rejects on load. A random sign is applied anyway.
+    return keras.layers.RandomShear(x_factor=(0.0, 0.1), y_factor=(0.0, 0.1), **common)
 
 
 def _elastic(shape, eigen, value_range, **common):
