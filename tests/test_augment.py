@@ -115,7 +115,7 @@ def test_pca_shift_offsets_have_the_stated_covariance(eigen):
 def test_pca_eigen_recovers_a_known_covariance():
     rng = np.random.default_rng(0)
     eigvec, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    eigval = np.array([0.04, 0.01, 0.002])
+    eigval = np.array([0.02, 0.005, 0.001])
     cov = eigvec @ np.diag(eigval) @ eigvec.T
     pixels = rng.multivariate_normal([0.5, 0.4, 0.3], cov, size=200 * 16 * 16)
     images = pixels.reshape(200, 16, 16, 3)
@@ -125,6 +125,8 @@ def test_pca_eigen_recovers_a_known_covariance():
     # Batches give the same answer as one array.
     batched_val, _ = augment.pca_eigen(np.split(images, 4))
     np.testing.assert_allclose(batched_val, got_val, rtol=1e-5)
+    with pytest.raises(ValueError, match="divide 0-255 images by 255"):
+        augment.pca_eigen(photos(SIZE))
 
 
 def test_grayscale_pca_uses_the_grey_variance():
@@ -150,6 +152,7 @@ def _pipeline(seed, batched, names=PER_IMAGE):
         ds = ds.batch(4).map(lambda x: aug(x, training=True))
     else:
         ds = ds.map(lambda x: aug(x, training=True)).batch(4)
+    assert ds.element_spec.shape[1:] == (SIZE, SIZE, 3), "the static image shape was lost"
     return [np.concatenate(list(ds.as_numpy_iterator())) for _ in range(2)]
 
 
@@ -192,7 +195,9 @@ def test_mixup_and_cutmix_mix_labels_that_sum_to_one(names):
     images = np.concatenate([photos(SIZE)] * 4)
     labels = np.arange(16) % 4
     mixer = augment.build_batch_augmenter(names, num_classes=4, seed=2)
-    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16).map(mixer)
+    crop = augment.build_augmenter(names + ",resized_crop", image_shape=images.shape[1:], seed=2)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    ds = ds.map(lambda x, y: (crop(x, training=True), y)).map(mixer)
     mixed_images, mixed = next(iter(ds))
     assert mixed_images.shape == images.shape and mixed.shape == (16, 4)
     np.testing.assert_allclose(tf.reduce_sum(mixed, axis=1), np.ones(16), atol=1e-5)
@@ -203,3 +208,5 @@ def test_mixup_and_cutmix_mix_labels_that_sum_to_one(names):
     np.testing.assert_allclose(tf.reduce_sum(out, axis=1), np.ones(16), atol=1e-5)
     with pytest.raises(ValueError, match="after batch"):
         mixer(images[0], np.eye(4, dtype="float32")[0])
+    with pytest.raises(ValueError, match="num_classes=4"):
+        mixer(images, np.eye(5, dtype="float32")[labels])

@@ -61,6 +61,9 @@ def pca_eigen(images):
         batch = np.asarray(batch, dtype="float64")
         if batch.ndim < 2:
             raise ValueError(f"pca_eigen needs images (..., channels), got shape {batch.shape}")
+        if batch.size and batch.max() > 2:
+            raise ValueError(f"pca_eigen expects pixels in [0, 1], got values up to {batch.max():g}; "
+                             "divide 0-255 images by 255")
         pixels = batch.reshape(-1, batch.shape[-1])
         count += len(pixels)
         total = total + pixels.sum(axis=0)
@@ -107,7 +110,9 @@ class _RandomImageLayer(keras.layers.Layer):
         if not training:
             return images
         batch, unbatch = _as_batch(tf.convert_to_tensor(images))
-        return unbatch(tf.cast(self.augment(batch), images.dtype))
+        # ensure_shape keeps the static shape that crop_and_resize loses
+        # (keras' CutMix fails on images of unknown height and width).
+        return unbatch(tf.ensure_shape(tf.cast(self.augment(batch), images.dtype), batch.shape))
 
     def augment(self, images):
         raise NotImplementedError
@@ -416,9 +421,15 @@ class BatchAugmenter:
         if images.shape.rank != 4:
             raise ValueError(f"MixUp/CutMix mix images across a batch: expected (B, H, W, C), "
                              f"got shape {images.shape}; apply them after batch()")
+        if None in images.shape[1:3]:
+            raise ValueError(f"MixUp/CutMix need images of static height and width, got shape {images.shape}; "
+                             "set it with tf.ensure_shape")
         labels = tf.convert_to_tensor(labels)
-        if labels.shape.rank == 1 or labels.shape[-1] != self.num_classes:
+        if labels.shape.rank == 1 or (labels.shape.rank == 2 and labels.shape[-1] == 1 != self.num_classes):
             labels = tf.one_hot(tf.reshape(tf.cast(labels, "int32"), [-1]), self.num_classes)
+        elif labels.shape[-1] != self.num_classes:
+            raise ValueError(f"labels of shape {labels.shape} are neither class ids nor one-hot "
+                             f"over num_classes={self.num_classes}")
         mixed = [layer({"images": images, "labels": tf.cast(labels, "float32")}, training=True)
                  for layer in self.layers]
         if len(mixed) == 1:
