@@ -11,8 +11,10 @@ warp). They all
   image, and keep shape and float dtype;
 - run inside a `tf.data` map (TensorFlow backend). Their random state is a
   keras SeedGenerator variable, so a pipeline is repeatable under a seed only
-  when the augmenter is mapped sequentially (`num_parallel_calls=None`);
-  mapping it after `batch()` keeps that cheap, as each call is vectorised.
+  when the augmenter is mapped sequentially: `num_parallel_calls=None`, or
+  any map once `tf.config.experimental.enable_op_determinism()` is on (TF
+  then runs stateful maps one at a time). Mapping after `batch()` keeps that
+  cheap, as each call is vectorised over the batch.
 
 Pixel values: the layers are told the `value_range` of the images ((0, 255)
 by default, keras' convention). PCA eigen-decompositions are always those of
@@ -83,7 +85,8 @@ def gray_eigen(eigen):
     if eigval.shape == (1,):
         return eigen
     if eigval.shape != (3,):
-        raise ValueError(f"gray_eigen needs an RGB (3-channel) eigen-decomposition, got {eigval.shape[0]} channels")
+        raise ValueError(f"gray_eigen needs an RGB (3-channel) eigen-decomposition, "
+                         f"got {eigval.shape[0]} channels")
     cov = eigvec @ np.diag(eigval) @ eigvec.T
     return (np.array([_GRAY_WEIGHTS @ cov @ _GRAY_WEIGHTS], dtype="float32"),
             np.ones((1, 1), dtype="float32"))
@@ -425,7 +428,8 @@ class BatchAugmenter:
             raise ValueError(f"MixUp/CutMix need images of static height and width, got shape {images.shape}; "
                              "set it with tf.ensure_shape")
         labels = tf.convert_to_tensor(labels)
-        if labels.shape.rank == 1 or (labels.shape.rank == 2 and labels.shape[-1] == 1 != self.num_classes):
+        class_ids = labels.shape.rank == 1 or (labels.shape[-1] == 1 and self.num_classes > 1)
+        if class_ids:
             labels = tf.one_hot(tf.reshape(tf.cast(labels, "int32"), [-1]), self.num_classes)
         elif labels.shape[-1] != self.num_classes:
             raise ValueError(f"labels of shape {labels.shape} are neither class ids nor one-hot "
