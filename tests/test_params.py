@@ -13,6 +13,8 @@ REFERENCE = [
     ("resnet50", {}, 25_636_712, None),
     ("resnet101", {}, 44_707_176, None),
     ("resnet152", {}, 60_419_944, None),
+    ("unet", {}, 31_030_658, None),
+    ("unet", {"input_shape": (512, 512, 3), "num_classes": 1}, 31_031_745, None),
 ]
 
 
