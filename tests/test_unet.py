@@ -30,6 +30,16 @@ def test_output_is_input_size_with_num_classes(depth, shape, batch_norm):
         == [4 * 2 ** level for level in reversed(range(depth))]
 
 
+def test_dropout_and_per_pixel_activation():
+    plain = zoo.build("unet", input_shape=(16, 16, 1), base_filters=4, depth=2)
+    model = zoo.build("unet", input_shape=(16, 16, 1), base_filters=4, depth=2, dropout=0.5,
+                      classifier_activation="softmax", num_classes=3)
+    assert model.get_layer("bottleneck_dropout").rate == 0.5
+    assert "bottleneck_dropout" not in [layer.name for layer in plain.layers]
+    probabilities = model(photos(16, 1) / 255.0)
+    np.testing.assert_allclose(np.sum(probabilities, axis=-1), 1.0, atol=1e-5)
+
+
 def test_batch_norm_replaces_conv_biases():
     plain = zoo.build("unet", input_shape=(16, 16, 1), base_filters=4, depth=2)
     normed = zoo.build("unet", input_shape=(16, 16, 1), base_filters=4, depth=2, batch_norm=True)

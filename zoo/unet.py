@@ -50,10 +50,14 @@ def _conv_block(x, filters, convs, batch_norm, name):
 
 def _size_error(options, what, multiple):
     height, width, _ = options.input_shape
-    up = lambda d: -(-d // multiple) * multiple  # noqa: E731
+    hint = ""
+    if multiple is None:  # an encoder whose maps do not divide even a power-of-two probe
+        multiple = "the encoder's total stride"
+    else:
+        hint = f"; e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}"
     return ValueError(f"{options.name} with {what} needs input height and width that are "
                       f"multiples of {multiple}; got {height}x{width} "
-                      f"(input_shape={options.input_shape}); e.g. {up(height)}x{up(width)}.")
+                      f"(input_shape={options.input_shape}){hint}.")
 
 
 def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights):
@@ -128,14 +132,13 @@ def _encoder_path(options, encoder, encoder_weights, depth):
                   features_only=True, weights=encoder_weights)
     levels = _levels(options.input_shape[:2], model.outputs)
     available = len(levels) - 1
-    if depth is not None and depth > available:
+    if available == 0 or (depth is not None and depth > available):
         raise ValueError(f"{options.name}: encoder {encoder!r} downsamples {available} times "
                          f"at this input size; got depth={depth}.")
     depth = depth or available
     if not _divides(levels, depth):
         stride = _encoder_stride(encoder, options.input_shape[-1], depth)
-        raise _size_error(options, f"encoder={encoder!r} ({depth} downsampling steps)",
-                          stride or "the encoder's total stride")
+        raise _size_error(options, f"encoder={encoder!r} ({depth} downsampling steps)", stride)
     return model.inputs[0], levels[depth][1], levels[:depth]
 
 
