@@ -23,6 +23,8 @@ REFERENCE = [
     ("vgg13", {}, 133_047_848, None),
     ("vgg16", {}, 138_357_544, None),
     ("vgg19", {}, 143_667_240, None),
+    ("unet", {}, 31_030_658, None),
+    ("unet", {"input_shape": (512, 512, 3), "num_classes": 1}, 31_031_745, None),
 ]
 
 

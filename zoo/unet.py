@@ -1,0 +1,184 @@
+"""U-Net (Ronneberger et al., 2015): a contracting path, an expanding path of
+2x2 transposed convolutions, skip connections between them, and per-pixel logits.
+
+The modern variant: 3x3 convs with "same" padding, so the output is H x W x
+num_classes and skips are concatenated uncropped (the paper used "valid" convs
+and cropped each skip: a 572x572 tile gave a 388x388 map). Each max pool must
+halve H and W exactly, so they must be multiples of 2**depth. The default input
+is 512x512x1, the size of the grey EM slices of the paper's ISBI 2012 data.
+
+`encoder="<zoo classification model>"` replaces the contracting path by that
+model's `features_only` maps, built into the same graph (one flat model; its
+layers keep the encoder's names, so its weights load and freeze by name).
+The expanding path is the same: at each of the encoder's strides, a transposed
+conv back up, the skip concatenated, two 3x3 convs with base_filters * 2**level
+filters (base_filters=16 gives the light 256-128-64-32-16 decoder of common
+encoder U-Nets); the encoder's first map is at stride 2, so one last upsample
+without a skip reaches full resolution. `depth` then caps how many of the
+encoder's downsampling steps are used (all by default).
+
+A U-Net has no classifier top: `include_top=False`, `pooling`, `features_only`
+and `out_indices` are refused. `classifier_activation` applies per pixel and
+`dropout` (0 by default; the paper used drop-out at the end of the contracting
+path without giving a rate) goes after the bottleneck.
+"""
+
+import functools
+import math
+
+from keras import layers
+
+from zoo import layers as zl
+from zoo.registry import _entry, build, register_model
+
+PAPER = ("Ronneberger et al., U-Net: Convolutional Networks for Biomedical Image "
+         "Segmentation, MICCAI 2015 (arXiv:1505.04597)")
+DEFAULT_DEPTH = 4
+
+# name: (3x3 convs per level, default input shape)
+UNETS = {
+    "unet": (2, (512, 512, 1)),
+}
+
+
+def _conv_block(x, filters, convs, batch_norm, name):
+    for index in range(1, convs + 1):
+        x = zl.conv_bn_act(x, filters, 3, use_bias=not batch_norm, batch_norm=batch_norm,
+                           name=f"{name}_conv{index}")
+    return x
+
+
+def _size_error(options, what, multiple):
+    height, width, _ = options.input_shape
+    hint = ""
+    if multiple is None:  # an encoder whose maps do not divide even a power-of-two probe
+        multiple = "the encoder's total stride"
+    else:
+        hint = f"; e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}"
+    return ValueError(f"{options.name} with {what} needs input height and width that are "
+                      f"multiples of {multiple}; got {height}x{width} "
+                      f"(input_shape={options.input_shape}){hint}.")
+
+
+def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights):
+    classifier_args = {"include_top": (options.include_top, True), "pooling": (options.pooling, None),
+                       "features_only": (options.features_only, False),
+                       "out_indices": (options.out_indices, None)}
+    bad = [f"{k}={v!r}" for k, (v, default) in classifier_args.items() if v != default]
+    if bad:
+        raise ValueError(f"{options.name} has no classifier top to drop or pool (its head is the "
+                         f"per-pixel 1x1 logits conv); got {', '.join(bad)}. Leave include_top, "
+                         "pooling, features_only and out_indices at their defaults.")
+    for arg, value in (("base_filters", base_filters), ("depth", depth)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{options.name}: {arg} must be a positive int; got {value!r}.")
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"{options.name}: batch_norm must be True or False; got {batch_norm!r}.")
+    if encoder is None:
+        if encoder_weights is not None:
+            raise ValueError(f"{options.name}: encoder_weights={encoder_weights!r} needs an encoder "
+                             "(e.g. encoder='resnet50').")
+        return
+    if not isinstance(encoder, str) or _entry(encoder).task != "classification":
+        raise ValueError(f"{options.name}: encoder must be the name of a zoo classification model "
+                         f"(e.g. 'resnet50'); got {encoder!r}.")
+
+
+def _contracting_path(inputs, base_filters, depth, convs, batch_norm):
+    """The paper's contracting path: levels 0..depth-1 give the skips, then the bottleneck."""
+    x, skips = inputs, []
+    for level in range(depth):
+        x = _conv_block(x, base_filters * 2 ** level, convs, batch_norm, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
+    return _conv_block(x, base_filters * 2 ** depth, convs, batch_norm, "bottleneck"), skips
+
+
+def _spatial(tensor):
+    return tuple(tensor.shape[1:3])
+
+
+def _levels(size, features):
+    """[(size, map or None)] from full resolution down; the deepest map of each size."""
+    levels = [(tuple(size), None)]
+    for feature in features:
+        if _spatial(feature) == levels[-1][0]:
+            levels[-1] = (levels[-1][0], feature)
+        else:
+            levels.append((_spatial(feature), feature))
+    return levels
+
+
+def _divides(levels, depth):
+    """Whether each of the first `depth` steps shrinks the map by an exact integer ratio."""
+    pairs = zip(levels[:depth], levels[1:depth + 1])
+    return all(a > b and a % b == 0 for (big, _), (small, _) in pairs for a, b in zip(big, small))
+
+
+def _encoder_stride(encoder, channels, depth):
+    """The encoder's stride at `depth`, measured on a probe input whose side is a
+    large power of two (only to word the size error); None if it does not divide."""
+    probe = 2 ** max(8, math.ceil(math.log2(_entry(encoder).min_size)))
+    model = build(encoder, input_shape=(probe, probe, channels), include_top=False,
+                  features_only=True)
+    levels = _levels((probe, probe), model.outputs)
+    depth = min(depth or len(levels) - 1, len(levels) - 1)
+    return probe // levels[depth][0][0] if _divides(levels, depth) else None
+
+
+def _encoder_path(options, encoder, encoder_weights, depth):
+    """The encoder's features_only maps as the contracting path, in the same graph."""
+    model = build(encoder, input_shape=options.input_shape, include_top=False,
+                  features_only=True, weights=encoder_weights)
+    levels = _levels(options.input_shape[:2], model.outputs)
+    available = len(levels) - 1
+    if available == 0 or (depth is not None and depth > available):
+        raise ValueError(f"{options.name}: encoder {encoder!r} downsamples {available} times "
+                         f"at this input size; got depth={depth}.")
+    depth = depth or available
+    if not _divides(levels, depth):
+        stride = _encoder_stride(encoder, options.input_shape[-1], depth)
+        raise _size_error(options, f"encoder={encoder!r} ({depth} downsampling steps)", stride)
+    return model.inputs[0], levels[depth][1], levels[:depth]
+
+
+def _expanding_path(x, levels, base_filters, convs, batch_norm):
+    """From the deepest map up: a transposed conv (kernel = strides = the size
+    ratio, 2x2 in the paper), the level's skip concatenated if it has one, and
+    the level's 3x3 convs with base_filters * 2**level filters."""
+    for level in reversed(range(len(levels))):
+        (size, skip), filters = levels[level], base_filters * 2 ** level
+        ratio = tuple(a // b for a, b in zip(size, _spatial(x)))
+        x = layers.Conv2DTranspose(filters, ratio, strides=ratio, name=f"up{level}_upconv")(x)
+        if skip is not None:
+            x = layers.Concatenate(name=f"up{level}_concat")([skip, x])
+        x = _conv_block(x, filters, convs, batch_norm, f"up{level}")
+    return x
+
+
+def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=False,
+                encoder=None, encoder_weights=None):
+    """`depth` (pools) defaults to 4 alone and to all the encoder's steps with one."""
+    convs, _ = config
+    _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights)
+    if encoder is None:
+        depth = depth or DEFAULT_DEPTH
+        if any(d % 2 ** depth for d in options.input_shape[:2]):
+            raise _size_error(options, f"depth={depth}", 2 ** depth)
+        inputs = options.input()
+        x, skips = _contracting_path(inputs, base_filters, depth, convs, batch_norm)
+        levels = [(_spatial(skip), skip) for skip in skips]
+    else:
+        inputs, x, levels = _encoder_path(options, encoder, encoder_weights, depth)
+    if options.dropout_or(0.0):
+        x = layers.Dropout(options.dropout, name="bottleneck_dropout")(x)
+    x = _expanding_path(x, levels, base_filters, convs, batch_norm)
+    head = layers.Conv2D(options.num_classes, 1, activation=options.classifier_activation,
+                         name="predictions")
+    return options.finish(inputs, x, head=head)
+
+
+for _name, _config in UNETS.items():
+    register_model(_name, functools.partial(_build_unet, _config), paper=PAPER,
+                   input_shape=_config[1], min_size=2 ** DEFAULT_DEPTH, num_classes=2,
+                   task="segmentation")
