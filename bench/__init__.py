@@ -1,0 +1,1 @@
+"""Benchmarks that measure the zoo against anchors timed in the same run."""

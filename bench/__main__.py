@@ -1,0 +1,81 @@
+"""Runs the benchmarks: `python -m bench [--quick] [--only=a,b]`.
+
+Prints one table per benchmark (ratios > 1 favour the zoo, or the harness
+feature being measured, over the anchor timed in the same run) and writes
+every figure, with the library versions and settings, to bench/results.json.
+"""
+
+import importlib
+import json
+import os
+import platform
+import tempfile
+import time
+
+from absl import app, flags
+
+# benchmark name: module in bench/ with run(quick) -> list of row dicts
+BENCHMARKS = {
+    "throughput": "bench.throughput",
+    "build": "bench.build",
+}
+
+FLAGS = flags.DEFINE_bool("quick", False, "Tiny settings: a run of a few minutes on 2 cores.")
+ONLY = flags.DEFINE_list("only", [], f"Benchmarks to run (default all): {', '.join(BENCHMARKS)}.")
+OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results.json"),
+                             "Where to write the results JSON.")
+
+
+def _validate_only(names):
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    return not unknown
+
+
+flags.register_validator("only", _validate_only,
+                         message=f"--only takes names from: {', '.join(BENCHMARKS)}.")
+
+
+def format_table(rows):
+    """Rows of scalars as an aligned text table (nested figures are left to the JSON)."""
+    columns = [k for k in rows[0] if not isinstance(rows[0][k], dict)] if rows else []
+    cell = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    table = [columns] + [[cell(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in table)
+
+
+def write_json(path, payload):
+    """Atomic write: a temporary file in the same folder, then a rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
+        json.dump(payload, f, indent=2, default=float)
+    os.replace(f.name, path)
+
+
+def _versions():
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "cpus": os.cpu_count(), "machine": platform.machine()}
+
+
+def main(argv):
+    del argv
+    names = ONLY.value or list(BENCHMARKS)
+    results = {"quick": FLAGS.value, "versions": _versions(),
+               "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
+    for name in names:
+        start = time.perf_counter()
+        rows = importlib.import_module(BENCHMARKS[name]).run(FLAGS.value)
+        results["benchmarks"][name] = rows
+        print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_table(rows)}", flush=True)
+        write_json(OUTPUT.value, results)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

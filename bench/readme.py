@@ -1,0 +1,85 @@
+"""Regenerates the README's tables: `python -m bench.readme [--check]`.
+
+The model table comes from zoo.model_info, the performance tables from
+bench/results.json (written by `python -m bench`); neither is typed by hand.
+Each table sits between `<!-- NAME:start -->` and `<!-- NAME:end -->` markers.
+"""
+
+import json
+import os
+import re
+import sys
+
+import zoo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+RESULTS = os.path.join(ROOT, "bench", "results.json")
+
+
+def markdown_table(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def models_table():
+    rows = []
+    for name in zoo.list_models():
+        info = zoo.model_info(name)
+        rows.append((f"`{name}`", info["task"], "x".join(map(str, info["input_shape"])),
+                     f"{info['params']:,}", f"{info['flops'] / 1e9:.2f}",
+                     "yes" if info["imagenet_weights"] else "no", info["paper"]))
+    return markdown_table(("model", "task", "input", "params", "GFLOPs", "ImageNet weights",
+                           "paper"), rows)
+
+
+def bench_tables(results):
+    versions = results["versions"]
+    parts = [f"Measured {results['date']} on {versions['cpus']} CPU cores ({versions['machine']}), "
+             f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}"
+             f"{', quick settings' if results['quick'] else ''}. "
+             "Regenerate with `python -m bench && python -m bench.readme`."]
+    for name, rows in results["benchmarks"].items():
+        if not rows:
+            continue
+        columns = [k for k in rows[0] if not isinstance(rows[0][k], dict)]
+        parts.append(f"**{name}**\n\n" + markdown_table(
+            columns, [[_cell(row.get(c, "")) for c in columns] for row in rows]))
+    return "\n\n".join(parts)
+
+
+def replace_section(text, name, body):
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> markers.")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def render(text):
+    text = replace_section(text, "models", models_table())
+    if os.path.exists(RESULTS):
+        with open(RESULTS) as f:
+            text = replace_section(text, "bench", bench_tables(json.load(f)))
+    return text
+
+
+def main(argv):
+    with open(README) as f:
+        current = f.read()
+    updated = render(current)
+    if "--check" in argv:
+        if updated != current:
+            sys.exit("README.md tables are stale: run `python -m bench.readme`.")
+        return
+    with open(README + ".tmp", "w") as f:
+        f.write(updated)
+    os.replace(README + ".tmp", README)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
