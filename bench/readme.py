@@ -32,7 +32,7 @@ def models_table():
     for name in zoo.list_models():
         info = zoo.model_info(name)
         rows.append((f"`{name}`", info["task"], "x".join(map(str, info["input_shape"])),
-                     f"{info['params']:,}", f"{info['flops'] / 1e9:.2f}",
+                     f"{info['params']:,}", _cell(info["flops"] / 1e9),
                      "yes" if info["imagenet_weights"] else "no", info["paper"]))
     return markdown_table(("model", "task", "input", "params", "GFLOPs", "ImageNet weights",
                            "paper"), rows)
@@ -54,10 +54,10 @@ def bench_tables(results):
 
 
 def replace_section(text, name, body):
-    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+    pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
         raise ValueError(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> markers.")
-    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def render(text):
