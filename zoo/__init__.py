@@ -10,6 +10,8 @@ from zoo.registry import build, list_models, model_info, register_model
 
 # Importing a family registers its models.
 from zoo import resnet  # noqa: E402,F401
+from zoo import mobilenet  # noqa: E402,F401
+from zoo import efficientnet  # noqa: E402,F401
 
 __version__ = "0.1.0"
 __all__ = ["build", "list_models", "model_info", "register_model", "__version__"]
