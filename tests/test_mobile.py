@@ -137,7 +137,7 @@ def test_family_arguments_are_checked(name, kwargs, message):
 def test_alpha_scales_widths():
     assert conv_filters(zoo.build("mobilenet", alpha=0.25, input_shape=(32, 32, 3)), "conv_pw_13") == 256
     v2 = zoo.build("mobilenet_v2", alpha=0.35, input_shape=(32, 32, 3))
-    assert (conv_filters(v2, "Conv1"), conv_filters(v2, "block_16_project"), conv_filters(v2, "Conv_1")) == (16, 112, 1280)
+    assert [conv_filters(v2, n) for n in ("Conv1", "block_16_project", "Conv_1")] == [16, 112, 1280]
     assert conv_filters(zoo.build("mobilenet_v2", alpha=1.3, input_shape=(32, 32, 3)), "Conv_1") == 1664
     deeper = zoo.build("mobilenet", depth_multiplier=2, input_shape=(32, 32, 3))
     assert deeper.get_layer("conv_dw_1").output.shape[-1] == 64
