@@ -25,6 +25,16 @@ REFERENCE = [
     ("vgg19", {}, 143_667_240, None),
     ("unet", {}, 31_030_658, None),
     ("unet", {"input_shape": (512, 512, 3), "num_classes": 1}, 31_031_745, None),
+    ("mobilenet", {}, 4_253_864, None),
+    ("mobilenet_v2", {}, 3_538_984, None),
+    ("efficientnet_b0", {}, 5_330_571, None),
+    ("efficientnet_b1", {}, 7_856_239, None),
+    ("efficientnet_b2", {}, 9_177_569, None),
+    ("efficientnet_b3", {}, 12_320_535, None),
+    ("efficientnet_b4", {}, 19_466_823, None),
+    ("efficientnet_b5", {}, 30_562_527, None),
+    ("efficientnet_b6", {}, 43_265_143, None),
+    ("efficientnet_b7", {}, 66_658_687, None),
 ]
 
 

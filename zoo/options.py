@@ -49,6 +49,11 @@ class BuildOptions:
     dropout: float | None = None
     features_only: bool = False
     out_indices: tuple | None = None
+    # A PublishedWeights, or for families whose files depend on their own
+    # options (MobileNet: alpha, input size) a callable
+    # `(options, **family_kwargs) -> PublishedWeights` that raises ValueError for
+    # combinations without a published file; builders resolve it with
+    # `resolve_weights`.
     published_weights: PublishedWeights | None = None
 
     def __post_init__(self):
@@ -86,6 +91,13 @@ class BuildOptions:
         if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
             raise ValueError(f"{self.name}: weights must be None, 'imagenet' or the path "
                              f"of an existing weights file; got {weights!r}.")
+
+    def resolve_weights(self, **family_kwargs):
+        """These options with `published_weights` chosen for the family's own
+        arguments, when weights='imagenet' and they depend on them."""
+        if self.weights != "imagenet" or not callable(self.published_weights):
+            return self
+        return dataclasses.replace(self, published_weights=self.published_weights(self, **family_kwargs))
 
     def dropout_or(self, default):
         return default if self.dropout is None else self.dropout
