@@ -63,9 +63,9 @@ def _local_lenet():
     """A LeNet-5-sized CNN: the stand-in until zoo's lenet5 is merged."""
     inputs = keras.Input(DIGITS_SHAPE)
     x = keras.layers.Conv2D(6, 5, activation="relu", name="c1")(inputs)
-    x = keras.layers.AveragePooling2D(name="s2")(x)
+    x = keras.layers.AveragePooling2D(2, name="s2")(x)
     x = keras.layers.Conv2D(16, 5, activation="relu", name="c3")(x)
-    x = keras.layers.AveragePooling2D(name="s4")(x)
+    x = keras.layers.AveragePooling2D(2, name="s4")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(120, activation="relu", name="c5")(x)
     x = keras.layers.Dense(84, activation="relu", name="f6")(x)
@@ -332,13 +332,14 @@ def test_failed_parity_keeps_the_existing_output(tmp_path, monkeypatch):
 
 
 def test_cli_bad_input_exits_non_zero_without_output(tmp_path):
+    from export import __main__ as cli
     out = tmp_path / "out"
-    run = subprocess.run(
-        [sys.executable, "-m", "export", f"--model={tmp_path / 'missing.keras'}",
-         f"--output_dir={out}"], capture_output=True, text=True, timeout=300,
-        cwd=os.path.dirname(os.path.dirname(export.__file__)))
-    assert run.returncode != 0
-    assert "zoo-export: error: Model file" in run.stderr and "does not exist" in run.stderr
+    cli.FLAGS([sys.argv[0], f"--model={tmp_path / 'missing.keras'}", f"--output_dir={out}"])
+    try:
+        with pytest.raises(SystemExit, match=r"zoo-export: error: Model file .*does not exist"):
+            cli.main([sys.argv[0]])
+    finally:
+        cli.FLAGS.unparse_flags()
     assert not out.exists()
 
 
