@@ -65,6 +65,9 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     """
     formats = parse_formats(formats)
     _check_arguments(quantize, representative_steps, parity_threshold, latency_runs)
+    if quantize == "int8" and representative_data is None:
+        raise ExportError("int8 quantization needs representative data from the training "
+                          "set (--representative_data, e.g. digits).")
     if quantize != "none" and "tflite" not in formats:
         raise ExportError(f"quantize={quantize!r} applies to TFLite; add tflite to formats.")
     model = source.load_model(model, input_shape, num_classes)
