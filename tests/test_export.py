@@ -139,7 +139,7 @@ def test_int8_keeps_top1_and_shrinks_the_file(digits_model, float_export, int8_e
     assert np.mean(np.argmax(got, -1) == np.argmax(expected, -1)) >= 0.98
 
 
-def test_int8_io_and_quantization_params_recorded(int8_export):
+def test_int8_io_and_quantization_params_recorded(digits_model, int8_export):
     meta = int8_export["metadata"]
     assert meta["input"]["dtype"] == "int8" and meta["outputs"][0]["dtype"] == "int8"
     q = meta["input"]["quantization"]
@@ -149,7 +149,8 @@ def test_int8_io_and_quantization_params_recorded(int8_export):
     assert int8_export["tflite"]["representative"] == {"data": "digits", "steps": 100}
     with open(int8_export["metadata_path"]) as f:
         assert json.load(f) == meta
-    assert int8_export["tflite"]["op_counts"]["CONV_2D"] == 2
+    convs = sum(isinstance(layer, keras.layers.Conv2D) for layer in digits_model[0].layers)
+    assert int8_export["tflite"]["op_counts"]["CONV_2D"] == convs
 
 
 def test_uint8_io(digits_model, tmp_path):
@@ -342,14 +343,25 @@ def test_bad_arguments_one_clear_error(kwargs, message, tmp_path):
     assert not out.exists()
 
 
-def test_failed_parity_keeps_the_existing_output(tmp_path, monkeypatch):
-    first = export.export_model(_tiny_model(), tmp_path, formats="tflite", latency_runs=0)
-    before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)}
-    monkeypatch.setitem(parity.ATOL, "none", -1.0)  # no conversion can pass this
-    with pytest.raises(export.ParityError, match=r"TFLite \(none\) parity with Keras failed"):
-        export.export_model(_tiny_model(), tmp_path, formats="tflite", latency_runs=0)
-    assert {name: (tmp_path / name).read_bytes() for name in _files(tmp_path)} == before
-    assert os.path.basename(first["tflite"]["path"]) in before
+def test_failed_parity_keeps_the_existing_output_a_passing_one_replaces_it(tmp_path, monkeypatch):
+    export.export_model(_tiny_model(), tmp_path, latency_runs=0)
+    before = {name: (tmp_path / name).read_bytes() for name in _files(tmp_path) if "." in name}
+    assert sorted(before) == ["tiny.metadata.json", "tiny.report.json", "tiny.tflite"]
+    with monkeypatch.context() as patch:
+        patch.setitem(parity.ATOL, "none", -1.0)  # no conversion can pass this
+        with pytest.raises(export.ParityError, match=r"TFLite \(none\) parity with Keras failed"):
+            export.export_model(_tiny_model(), tmp_path, latency_runs=0)
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert _files(tmp_path) == sorted([*before, "tiny_saved_model"])  # no staging left over
+    # A passing export (other weights) replaces every file and the SavedModel directory.
+    keras.utils.set_random_seed(1)
+    model = _tiny_model()
+    export.export_model(model, tmp_path, latency_runs=0)
+    assert _files(tmp_path) == sorted([*before, "tiny_saved_model"])
+    assert (tmp_path / "tiny.tflite").read_bytes() != before["tiny.tflite"]
+    images = data.photos((8, 8, 1))
+    got = saved_model.run_saved_model(str(tmp_path / "tiny_saved_model"), images)[0]
+    np.testing.assert_allclose(got, model.predict(images, verbose=0), atol=1e-6)
 
 
 def test_cli_bad_input_exits_non_zero_without_output(tmp_path):
