@@ -22,10 +22,13 @@ def parse_formats(formats):
     return tuple(dict.fromkeys(names))
 
 
-def _check_arguments(quantize, representative_steps, parity_threshold, latency_runs):
+def _check_arguments(quantize, quantized_io, representative_steps, parity_threshold, latency_runs):
     if quantize not in tflite.QUANTIZATIONS:
         raise ExportError(f"quantize must be one of {', '.join(tflite.QUANTIZATIONS)}; "
                           f"got {quantize!r}.")
+    if quantized_io not in tflite.QUANTIZED_IO:
+        raise ExportError(f"quantized_io must be one of {', '.join(tflite.QUANTIZED_IO)}; "
+                          f"got {quantized_io!r}.")
     if not isinstance(representative_steps, int) or representative_steps < 1:
         raise ExportError(f"representative_steps must be a positive int; got {representative_steps!r}.")
     if not 0 < parity_threshold <= 1:
@@ -64,7 +67,7 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     existing output is replaced only by an export that passed its checks.
     """
     formats = parse_formats(formats)
-    _check_arguments(quantize, representative_steps, parity_threshold, latency_runs)
+    _check_arguments(quantize, quantized_io, representative_steps, parity_threshold, latency_runs)
     if quantize == "int8" and representative_data is None:
         raise ExportError("int8 quantization needs representative data from the training "
                           "set (--representative_data, e.g. digits).")
