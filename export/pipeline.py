@@ -18,7 +18,8 @@ def parse_formats(formats):
     names = [f.strip() for f in (formats.split(",") if isinstance(formats, str) else formats)]
     bad = [f for f in names if f not in FORMATS]
     if bad or not names or not any(names):
-        raise ExportError(f"formats must be a comma list of {', '.join(FORMATS)}; got {formats!r}.")
+        shown = formats if isinstance(formats, str) else ",".join(map(str, formats))
+        raise ExportError(f"formats must be a comma list of {', '.join(FORMATS)}; got {shown!r}.")
     return tuple(dict.fromkeys(names))
 
 

@@ -20,8 +20,9 @@ def parse_shape(text):
     except (TypeError, ValueError):
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
+        shown = text if isinstance(text, str) else ",".join(map(str, text))
         raise ExportError(f"input_shape must be height,width,channels of positive ints "
-                          f"(e.g. 32,32,3); got {text!r}.")
+                          f"(e.g. 32,32,3); got {shown!r}.")
     return shape
 
 

@@ -386,3 +386,17 @@ def test_op_counts_reads_the_flatbuffer():
         saved_model.export_saved_model(_tiny_model(), d + "/sm", {})
         counts = tflite.op_counts(tflite.convert(d + "/sm"))
     assert counts == {"CONV_2D": 1, "FULLY_CONNECTED": 1, "MEAN": 1}
+
+
+def test_saved_model_with_unknown_size_needs_input_shape(tmp_path):
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    path = tmp_path / "anysize.keras"
+    keras.Model(inputs, keras.layers.Dense(3, name="predictions")(x), name="anysize").save(path)
+    with pytest.raises(export.ExportError, match=r"unknown dimensions; pass input_shape"):
+        export.export_model(str(path), tmp_path / "none")
+    result = export.export_model(str(path), tmp_path / "out", formats="tflite", input_shape=(12, 12, 3),
+                                 latency_runs=0)
+    assert result["metadata"]["input"]["shape"] == [1, 12, 12, 3] and result["tflite"]["parity"]["passed"]
+    assert not (tmp_path / "none").exists()
