@@ -1,0 +1,131 @@
+"""The Keras model to export: a .keras file, a zoo name with fresh weights, or
+a model in memory; made single-input, with the side branches dropped."""
+
+import os
+import zipfile
+
+import keras
+
+import zoo
+from export.errors import ExportError
+
+
+def parse_shape(text):
+    """'32,32,3' (or a sequence) -> (32, 32, 3); None stays None."""
+    if text is None or text == "" or text == []:
+        return None
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        shape = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        shown = text if isinstance(text, str) else ",".join(map(str, text))
+        raise ExportError(f"input_shape must be height,width,channels of positive ints "
+                          f"(e.g. 32,32,3); got {shown!r}.")
+    return shape
+
+
+def _is_path(spec):
+    return spec.endswith(".keras") or os.sep in spec or os.path.exists(spec)
+
+
+def _load_keras(path):
+    if not os.path.isfile(path):
+        raise ExportError(f"Model file {path!r} does not exist; pass a .keras file or a zoo "
+                          f"model name (one of: {', '.join(zoo.list_models())}).")
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"Model file {path!r} is not a valid .keras archive (a zip written "
+                          f"by model.save); it may be truncated or corrupt.")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # keras raises many types for a damaged archive
+        raise ExportError(f"Could not load {path!r} as a Keras model: "
+                          f"{type(error).__name__}: {error}") from error
+
+
+def load_model(spec, input_shape=None, num_classes=None):
+    """A keras.Model from a .keras path or a zoo name (fresh weights).
+
+    `input_shape` is required for a zoo name only if its default is not wanted,
+    and for a saved model only if its input has unknown dimensions.
+    """
+    if isinstance(spec, keras.Model):
+        model = spec
+    elif not isinstance(spec, (str, os.PathLike)) or not str(spec):
+        raise ExportError(f"model must be a keras.Model, a .keras path or a zoo model name; "
+                          f"got {spec!r}.")
+    elif _is_path(os.fspath(spec)):
+        model = _load_keras(os.fspath(spec))
+    else:
+        kwargs = {}
+        if input_shape is not None:
+            kwargs["input_shape"] = tuple(input_shape)
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        try:
+            model = zoo.build(spec, **kwargs)
+        except (ValueError, TypeError) as error:
+            raise ExportError(str(error)) from error
+        input_shape = None  # the build used it
+    return inference_model(model, input_shape)
+
+
+def _is_aux(tensor):
+    return tensor._keras_history.operation.name.startswith("aux")
+
+
+def inference_model(model, input_shape=None):
+    """The model a phone runs: one image input of known shape, no side branches.
+
+    Side branches (GoogLeNet's aux1/aux2 classifiers, or any output whose layer
+    name starts with "aux") only serve training; they are dropped here.
+    """
+    if len(model.inputs) != 1:
+        raise ExportError(f"{model.name} has {len(model.inputs)} inputs; export handles "
+                          "models with one image input.")
+    outputs = list(model.outputs)
+    kept = [o for o in outputs if not _is_aux(o)]
+    if not kept:
+        raise ExportError(f"{model.name}: every output looks like a side branch (aux*).")
+    saved_shape = tuple(model.inputs[0].shape[1:])
+    if input_shape is not None and tuple(input_shape) != saved_shape:
+        if any(d is not None and d != n for d, n in zip(saved_shape, input_shape)) \
+                or len(saved_shape) != len(input_shape):
+            raise ExportError(f"input_shape {tuple(input_shape)} does not fit {model.name}'s "
+                              f"input {saved_shape}.")
+        inputs = keras.Input(shape=tuple(input_shape))
+        stripped = model if len(kept) == len(outputs) else keras.Model(model.inputs, kept)
+        return keras.Model(inputs, stripped(inputs), name=model.name)
+    if any(d is None for d in saved_shape):
+        raise ExportError(f"{model.name}'s input shape {saved_shape} has unknown dimensions; "
+                          "pass input_shape (e.g. --input_shape=224,224,3).")
+    if len(kept) == len(outputs):
+        return model
+    return keras.Model(model.inputs, kept, name=model.name)
+
+
+def value_range_of(model):
+    """The input range the model expects: 0-255 if it rescales its own input
+    (EfficientNet's leading Rescaling layer), else 0-1."""
+    for layer in model.layers[1:3]:
+        if isinstance(layer, keras.layers.Rescaling):
+            return (0.0, 255.0)
+    return (0.0, 1.0)
+
+
+def output_kinds(model):
+    """What each output holds, for the metadata: logits, per-pixel logits or features."""
+    height, width = model.inputs[0].shape[1:3]
+    kinds = []
+    for tensor in model.outputs:
+        layer = tensor._keras_history.operation
+        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+        scores = "probabilities" if activation == "softmax" else "logits"
+        if len(tensor.shape) == 2 and len(model.outputs) == 1:
+            kinds.append(scores)
+        elif len(tensor.shape) == 4 and tuple(tensor.shape[1:3]) == (height, width):
+            kinds.append(f"per_pixel_{scores}")
+        else:
+            kinds.append("features")
+    return kinds
