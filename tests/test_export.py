@@ -67,34 +67,12 @@ def test_registered_model_exports_float32_without_flex(name, tmp_path):
 
 # --- a small CNN trained on digits: SavedModel, float32, int8, CLI ------------
 
-def _local_lenet():
-    """A LeNet-5-sized CNN: the stand-in until zoo's lenet5 is merged."""
-    inputs = keras.Input(DIGITS_SHAPE)
-    x = keras.layers.Conv2D(6, 5, activation="relu", name="c1")(inputs)
-    x = keras.layers.AveragePooling2D(2, name="s2")(x)
-    x = keras.layers.Conv2D(16, 5, activation="relu", name="c3")(x)
-    x = keras.layers.AveragePooling2D(2, name="s4")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(120, activation="relu", name="c5")(x)
-    x = keras.layers.Dense(84, activation="relu", name="f6")(x)
-    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x), name="local_lenet")
-
-
-DIGIT_MODELS = [
-    pytest.param("lenet5", id="lenet5", marks=pytest.mark.xfail(
-        "lenet5" not in zoo.list_models(), strict=True,
-        reason="zoo.lenet5 lands with another branch; runs for real after the merge")),
-    pytest.param("local_lenet", id="local_lenet"),
-]
-
-
-@pytest.fixture(scope="module", params=DIGIT_MODELS)
-def digits_model(request, tmp_path_factory):
-    """(model, .keras path) of a CNN trained 8 epochs on the digits train split."""
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    """(model, .keras path) of LeNet-5 trained 8 epochs on the digits train split."""
     keras.utils.set_random_seed(0)
-    name = request.param
-    model = _local_lenet() if name == "local_lenet" else \
-        zoo.build(name, input_shape=DIGITS_SHAPE, num_classes=10)
+    name = "lenet5"
+    model = zoo.build(name, input_shape=DIGITS_SHAPE, num_classes=10)
     images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, split="train")
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
@@ -280,11 +258,8 @@ def test_side_branches_dropped_per_pixel_and_feature_outputs_kept(tmp_path):
         np.testing.assert_allclose(g, e, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", [pytest.param("googlenet", marks=pytest.mark.xfail(
-    "googlenet" not in zoo.list_models(), strict=True,
-    reason="zoo.googlenet lands with the inception branch; runs for real after the merge"))])
-def test_zoo_model_side_branches_are_not_exported(name, tmp_path):
-    model = zoo.build(name, input_shape=(96, 96, 3), num_classes=10, aux_logits=True)
+def test_zoo_model_side_branches_are_not_exported(tmp_path):
+    model = zoo.build("googlenet", input_shape=(96, 96, 3), num_classes=10, aux_logits=True)
     assert len(model.outputs) == 3
     result = export.export_model(model, tmp_path, formats="tflite", latency_runs=0)
     assert [o["name"] for o in result["metadata"]["outputs"]] == ["predictions"]
