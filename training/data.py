@@ -44,9 +44,11 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=())
     elif task == "classification":
         raw, num_classes = _classification_source(name, data_dir)
         if classes:
-            raw, num_classes = {s: _keep_classes(d, classes, num_classes) for s, d in raw.items()}, len(classes)
+            raw = {s: _keep_classes(d, classes, num_classes) for s, d in raw.items()}
+            num_classes = len(classes)
     else:
-        raise ValueError(f"Unknown task {task!r}; the harness trains classification and segmentation.")
+        raise ValueError(f"Unknown task {task!r}; the harness trains classification and "
+                         "segmentation.")
     prepare = _preparer(image_shape, task)
     splits = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
     return Data(splits=splits, num_classes=num_classes, task=task)
@@ -170,7 +172,8 @@ def _digits():
     images = (digits.images / 16.0).astype("float32")[..., None]
     labels = digits.target.astype("int32")
     parts = _split_indices(labels)
-    return {s: tf.data.Dataset.from_tensor_slices((images[i], labels[i])) for s, i in parts.items()}, 10
+    return {s: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
+            for s, i in parts.items()}, 10
 
 
 def _decodes(path):
@@ -218,8 +221,8 @@ def _folder(root):
         return tf.ensure_shape(image, (None, None, 3)), label
 
     parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1))
-    return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i])).map(read, num_parallel_calls=AUTOTUNE)
-            for s, i in parts.items()}, len(class_names)
+    return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i]))
+            .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, len(class_names)
 
 
 def _tfds_splits(builder):

@@ -20,7 +20,8 @@ def make_strategy(kind):
                              '"worker", "index": i}}).')
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+            tpu=os.environ.get("TPU_NAME", ""))
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
@@ -34,8 +35,9 @@ def worker_role(strategy):
     task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
     cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
     task_type, index = task.get("type"), int(task.get("index", 0))
-    chief = task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster)
-    return chief, index
+    if task_type == "chief":
+        return True, index
+    return task_type == "worker" and index == 0 and "chief" not in cluster, index
 
 
 def is_multi_worker(strategy):

@@ -4,6 +4,7 @@ Importing this module defines the flags on absl's global FLAGS; `train.py`
 reads them. `run_flags()` lists them, so a run can record its own flagfile.
 """
 
+import ast
 import difflib
 import os
 
@@ -18,6 +19,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 EMBEDDED_DATASETS = ("digits", "shapes")
 
 flags.DEFINE_string("model", "lenet5", "Registered model name (see zoo.list_models()).")
+flags.DEFINE_list("model_args", [], "The model family's own arguments for zoo.build, "
+                  "e.g. base_filters=16,depth=3 (values are Python literals).")
 flags.DEFINE_string("dataset", "digits",
                     "digits (scikit-learn's 8x8 digits), shapes (synthetic segmentation), "
                     "folder:/path (one sub-folder per class) or a tfds name (mnist, "
@@ -65,6 +68,20 @@ flags.DEFINE_bool("resume", False, "Continue the run in --model_dir after its la
                   "completed epoch.")
 
 
+def parse_model_args(items):
+    """["depth=3", "encoder=resnet18"] -> {"depth": 3, "encoder": "resnet18"}."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model_args entries are name=value; got {item!r}.")
+        try:
+            parsed[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key] = value
+    return parsed
+
+
 def run_flags():
     """The harness's own flags (those defined here), in definition order."""
     return flags.FLAGS.get_flags_for_module(__name__)
@@ -77,6 +94,23 @@ def _check_model(name):
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise flags.ValidationError(f"--model={name!r} is not a registered model.{hint} "
                                     f"Known: {', '.join(zoo.list_models())}.")
+    return True
+
+
+@flags.multi_flags_validator(["model", "model_args"], message="bad --model_args")
+def _check_model_args(values):
+    try:
+        args = parse_model_args(values["model_args"])
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    if values["model"] not in zoo.list_models():
+        return True  # reported by the --model validator
+    accepted = zoo.registry._entry(values["model"]).family_args()
+    unknown = sorted(set(args) - set(accepted))
+    if unknown:
+        raise flags.ValidationError(
+            f"--model_args: {values['model']} has no argument(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(accepted) or 'none'}.")
     return True
 
 

@@ -48,7 +48,9 @@ class Trainer:
 
     def _per_example_loss(self, targets, output):
         loss = self.loss_fn(targets, tf.cast(output, tf.float32))
-        return tf.reduce_mean(loss, axis=tuple(range(1, loss.shape.rank))) if loss.shape.rank > 1 else loss
+        if loss.shape.rank > 1:  # per pixel: the mean over each image
+            loss = tf.reduce_mean(loss, axis=tuple(range(1, loss.shape.rank)))
+        return loss
 
     def _update_metrics(self, targets, main_output, per_example_loss):
         self.metrics[0].update_state(per_example_loss)

@@ -27,7 +27,8 @@ def step_time(build_model, input_shape, batch_size, steps=3):
     """Seconds per training step of a fresh model (after one warm-up step)."""
     model = build_model()
     optimizer = keras.optimizers.SGD(1e-6)
-    images = tf.constant(np.random.default_rng(0).uniform(size=(batch_size, *input_shape)), tf.float32)
+    images = np.random.default_rng(0).uniform(size=(batch_size, *input_shape))
+    images = tf.constant(images, tf.float32)
 
     @tf.function
     def step():

@@ -27,7 +27,8 @@ FLAGS = flags.FLAGS
 
 def default_model_dir(model, dataset):
     """runs/<model>-<dataset>-<UTC time>, made unique."""
-    dataset = os.path.basename(dataset[len("folder:"):].rstrip("/")) if dataset.startswith("folder:") else dataset
+    if dataset.startswith("folder:"):
+        dataset = os.path.basename(dataset[len("folder:"):].rstrip("/"))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = os.path.join("runs", re.sub(r"[^\w.-]+", "_", f"{model}-{dataset}-{stamp}"))
     path, n = base, 1
@@ -36,10 +37,10 @@ def default_model_dir(model, dataset):
     return path
 
 
-def build_model(name, image_shape, num_classes):
+def build_model(name, image_shape, num_classes, model_args=None):
     """The model with its side branches on when it has them (trained with loss_weights)."""
     entry = zoo.registry._entry(name)
-    kwargs = {"input_shape": image_shape, "num_classes": num_classes}
+    kwargs = {**(model_args or {}), "input_shape": image_shape, "num_classes": num_classes}
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
     return zoo.build(name, **kwargs)
@@ -117,13 +118,15 @@ def train(callbacks=()):
         tf.config.experimental.enable_op_determinism()
 
     entry = zoo.registry._entry(FLAGS.model)
+    model_args = harness_flags.parse_model_args(FLAGS.model_args)
     size = FLAGS.image_size or entry.input_shape[0]
     FLAGS.image_size = size
     image_shape = (size, size, entry.input_shape[-1])
     data = data_lib.load(FLAGS.dataset, image_shape=image_shape, task=entry.task,
                          data_dir=FLAGS.data_dir, classes=FLAGS.classes)
     FLAGS.mixed_precision = precision.choose(
-        FLAGS.mixed_precision, lambda: build_model(FLAGS.model, image_shape, data.num_classes),
+        FLAGS.mixed_precision,
+        lambda: build_model(FLAGS.model, image_shape, data.num_classes, model_args),
         image_shape, FLAGS.batch_size, reproducible=FLAGS.deterministic or multi_worker)
     keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
     keras.utils.set_random_seed(FLAGS.seed)
@@ -135,12 +138,14 @@ def train(callbacks=()):
     outputs.write_flagfile(flagfile, harness_flags.run_flags())
 
     with strategy.scope():
-        model = build_model(FLAGS.model, image_shape, data.num_classes)
+        model = build_model(FLAGS.model, image_shape, data.num_classes, model_args)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
-    head = transfer.head_layers(model, transfer.backbone_names(FLAGS.model, image_shape))
+    backbone = transfer.backbone_names(FLAGS.model, image_shape, model_args)
+    head = transfer.head_layers(model, backbone)
     if FLAGS.pretrained and not state:  # a resumed run restores its own weights
-        transfer.load_pretrained(model, FLAGS.pretrained, name=FLAGS.model, head=head)
+        transfer.load_pretrained(model, FLAGS.pretrained, name=FLAGS.model, head=head,
+                                 model_args=model_args)
     outputs.write_versions(os.path.join(run_dir, "versions.json"), seed=FLAGS.seed,
                            policy=FLAGS.mixed_precision, strategy=FLAGS.strategy,
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),

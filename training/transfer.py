@@ -11,10 +11,10 @@ from absl import logging
 import zoo
 
 
-def backbone_names(name, input_shape):
+def backbone_names(name, input_shape, model_args=None):
     """Names of the backbone's layers, or None when the model has no include_top=False form."""
     try:
-        backbone = zoo.build(name, input_shape=input_shape, include_top=False)
+        backbone = zoo.build(name, **(model_args or {}), input_shape=input_shape, include_top=False)
     except (TypeError, ValueError):
         return None
     names = {layer.name for layer in backbone.layers}
@@ -29,12 +29,13 @@ def head_layers(model, backbone):
     return [layer for layer in weighted if layer.name not in backbone]
 
 
-def load_pretrained(model, source, *, name, head):
+def load_pretrained(model, source, *, name, head, model_args=None):
     """Loads `source` ("imagenet", a .keras or a weights file) into all but `head`."""
     fresh = {layer.name: layer.get_weights() for layer in head}
     if source == "imagenet":
         shape = model.inputs[0].shape[1:]
-        donor = zoo.build(name, input_shape=tuple(shape), include_top=False, weights="imagenet")
+        donor = zoo.build(name, **(model_args or {}), input_shape=tuple(shape), include_top=False,
+                          weights="imagenet")
         _copy_by_name(donor, model, skip=fresh)
     elif str(source).endswith(".keras"):
         _copy_by_name(keras.saving.load_model(source, compile=False), model, skip=fresh)
@@ -59,7 +60,8 @@ def _copy_by_name(donor, model, skip):
         layer.set_weights(weights)
         copied += 1
     if not copied:
-        raise ValueError(f"No pretrained weights matched {model.name}'s layers (by name and shape).")
+        raise ValueError(f"No pretrained weights matched {model.name}'s layers "
+                         "(by name and shape).")
     if mismatched:
         logging.warning("Pretrained weights of other shapes left untouched: %s", mismatched)
     logging.info("Copied pretrained weights into %d layers.", copied)

@@ -1,0 +1,47 @@
+"""Transfer learning: digits 0-4, then 5-9 with the backbone frozen, then fine-tuned."""
+
+import keras
+import numpy as np
+
+from harness_util import run
+from training import transfer
+
+
+class Snapshot(keras.callbacks.Callback):
+    """Keeps a copy of every layer's weights at the end of epoch `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.weights = epoch, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.weights = {layer.name: [w.numpy().copy() for w in layer.weights]
+                            for layer in self.model.layers}
+
+
+def test_transfer_from_digits_0_4_to_5_9_with_a_frozen_backbone(tmp_path):
+    source = run("--classes=0,1,2,3,4", "--epochs=2", "--seed=1", f"--model_dir={tmp_path / 'a'}")
+    donor = keras.saving.load_model(tmp_path / "a" / "best.keras")
+    snapshot = Snapshot(epoch=1)  # the end of the frozen phase
+    target = run("--classes=5,6,7,8,9", f"--pretrained={tmp_path / 'a' / 'best.keras'}",
+                 "--freeze_backbone", "--epochs=2", "--fine_tune_epochs=1", "--seed=2",
+                 f"--model_dir={tmp_path / 'b'}", callbacks=[snapshot])
+    model = target["model"]
+    backbone = transfer.backbone_names("lenet5", (32, 32, 1))
+    head = {layer.name for layer in transfer.head_layers(model, backbone)}
+    weighted = [layer.name for layer in model.layers if layer.weights]
+    frozen = [name for name in weighted if name not in head]
+    assert head and frozen, (head, frozen)
+    for name in frozen:  # bit-identical to the donor's after the frozen phase
+        for before, after in zip(donor.get_layer(name).get_weights(), snapshot.weights[name]):
+            np.testing.assert_array_equal(before, after)
+    for name in head:  # a new head, trained
+        donor_weights = donor.get_layer(name).get_weights()
+        assert any(not np.array_equal(d, s) for d, s in zip(donor_weights, snapshot.weights[name]))
+    fine_tuned = [name for name in frozen
+                  if any(not np.array_equal(s, w) for s, w in
+                         zip(snapshot.weights[name], model.get_layer(name).get_weights()))]
+    assert fine_tuned  # the fine-tuning epoch moved the backbone
+    assert target["eval"]["accuracy"] > 0.6
+    assert source["eval"]["accuracy"] > 0.6
