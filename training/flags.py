@@ -30,12 +30,12 @@ flags.DEFINE_list("classes", [], "Keep only these class indices (relabelled 0..k
                   "e.g. 0,1,2,3,4; empty keeps all.")
 flags.DEFINE_integer("image_size", None, "Input height and width (default: the model's).",
                      lower_bound=1)
-flags.DEFINE_integer("batch_size", 64, "Global batch size (split over replicas).", lower_bound=1)
-flags.DEFINE_integer("epochs", 10, "Training epochs (the head only, with --freeze_backbone).",
+flags.DEFINE_integer("batch_size", 32, "Global batch size (split over replicas).", lower_bound=1)
+flags.DEFINE_integer("epochs", 20, "Training epochs (the head only, with --freeze_backbone).",
                      lower_bound=0)
 flags.DEFINE_enum("optimizer", "adam", OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
-flags.DEFINE_float("learning_rate", 1e-3, "Initial learning rate.", lower_bound=0)
-flags.DEFINE_enum("schedule", "constant", SCHEDULES,
+flags.DEFINE_float("learning_rate", 5e-3, "Initial learning rate.", lower_bound=0)
+flags.DEFINE_enum("schedule", "cosine", SCHEDULES,
                   "Learning-rate schedule: constant, cosine decay to 0, or step "
                   "(divided by 10 at 50% and 75% of the steps).")
 flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.", lower_bound=0)
@@ -58,7 +58,7 @@ flags.DEFINE_enum("mixed_precision", "auto", PRECISIONS,
                   "machine supports and keeps the fastest.")
 flags.DEFINE_enum("strategy", "default", STRATEGIES,
                   "tf.distribute strategy; multi_worker reads TF_CONFIG, tpu reads TPU_NAME.")
-flags.DEFINE_integer("seed", None, "Random seed (default: drawn and recorded).", lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation).", lower_bound=0)
 flags.DEFINE_bool("deterministic", False,
                   "Deterministic ops (tf.config.experimental.enable_op_determinism): "
                   "with --seed, two runs give identical weights.")

@@ -138,7 +138,7 @@ class Trainer:
                     raise NonFiniteLoss(epoch, step, logs["loss"])
                 callback_list.on_train_batch_end(step, logs)
             logs = {**logs, **self._prefixed(self.evaluate(validation), "val_"),
-                    "learning_rate": float(optimizer.learning_rate)}
+                    "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
             callback_list.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break

@@ -9,7 +9,6 @@ only), checkpoints/, logs/ (TensorBoard), training.csv, training.png, eval.json.
 
 import datetime
 import os
-import random
 import re
 import sys
 
@@ -112,8 +111,6 @@ def train(callbacks=()):
     if state and not FLAGS.resume:
         raise app.UsageError(f"{run_dir} already holds a run (epoch {state['epoch']} done): pass "
                              "--resume to continue it, or another --model_dir.")
-    if FLAGS.seed is None:  # workers must agree on it: shuffling shards the data
-        FLAGS.seed = 0 if multi_worker else random.SystemRandom().randrange(2**31)
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
 
