@@ -114,3 +114,26 @@ def test_a_finished_run_is_not_overwritten_without_resume(tmp_path):
     run("--epochs=1", "--classes=0,1", f"--model_dir={tmp_path}")
     with pytest.raises(Exception, match="already holds a run.*--resume"):
         run("--epochs=1", "--classes=0,1", f"--model_dir={tmp_path}")
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_policies_train(policy, tmp_path):
+    result = run(f"--mixed_precision={policy}", "--epochs=1", "--classes=0,1,2",
+                 f"--model_dir={tmp_path}")
+    assert read_json(tmp_path / "versions.json")["policy"] == policy
+    assert math.isfinite(result["eval"]["loss"]) and result["eval"]["accuracy"] > 0.5
+
+
+def test_auto_precision_picks_a_supported_policy_by_timing(caplog):
+    import logging
+
+    from training import precision
+    from training.train import build_model
+
+    with caplog.at_level(logging.INFO, logger="absl"):
+        chosen = precision.choose("auto", lambda: build_model("lenet5", (32, 32, 1), 10),
+                                  (32, 32, 1), batch_size=8)
+    assert chosen in precision.supported_policies()
+    assert "mixed_precision=auto" in caplog.text
+    assert precision.choose("auto", None, (32, 32, 1), 8, reproducible=True) == "float32"
+    assert precision.choose("mixed_bfloat16", None, (32, 32, 1), 8) == "mixed_bfloat16"

@@ -45,3 +45,23 @@ def test_transfer_from_digits_0_4_to_5_9_with_a_frozen_backbone(tmp_path):
     assert fine_tuned  # the fine-tuning epoch moved the backbone
     assert target["eval"]["accuracy"] > 0.6
     assert source["eval"]["accuracy"] > 0.6
+
+
+def test_pretrained_weights_file_loads_the_backbone_and_keeps_a_fresh_head(tmp_path):
+    import zoo
+
+    donor = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
+    path = tmp_path / "donor.weights.h5"
+    donor.save_weights(path)
+    model = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
+    fresh = model.get_layer("predictions").get_weights()
+    head = transfer.head_layers(model, transfer.backbone_names("resnet18", (32, 32, 3)))
+    assert [layer.name for layer in head] == ["predictions"]
+    transfer.load_pretrained(model, str(path), name="resnet18", head=head)
+    for layer in model.layers:
+        for mine, theirs in zip(layer.get_weights(), donor.get_layer(layer.name).get_weights()):
+            if layer.name == "predictions":  # same shape, yet replaced: new classes
+                continue
+            np.testing.assert_array_equal(mine, theirs)
+    for mine, new in zip(model.get_layer("predictions").get_weights(), fresh):
+        np.testing.assert_array_equal(mine, new)
