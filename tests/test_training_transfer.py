@@ -1,10 +1,12 @@
 """Transfer learning: digits 0-4, then 5-9 with the backbone frozen, then fine-tuned."""
 
+import math
+
 import keras
 import numpy as np
 
 from harness_util import run
-from training import transfer
+from training import data, transfer
 
 
 class Snapshot(keras.callbacks.Callback):
@@ -65,3 +67,20 @@ def test_pretrained_weights_file_loads_the_backbone_and_keeps_a_fresh_head(tmp_p
             np.testing.assert_array_equal(mine, theirs)
     for mine, new in zip(model.get_layer("predictions").get_weights(), fresh):
         np.testing.assert_array_equal(mine, new)
+
+
+def test_resume_at_the_phase_boundary_starts_fine_tuning_with_a_fresh_optimizer(tmp_path):
+    run("--classes=0,1,2", "--epochs=1", f"--model_dir={tmp_path / 'a'}")
+    pretrained = f"--pretrained={tmp_path / 'a' / 'best.keras'}"
+    args = ("--classes=3,4,5", pretrained, "--freeze_backbone", "--epochs=1",
+            f"--model_dir={tmp_path / 'b'}")
+    run(*args)
+    frozen_phase = keras.saving.load_model(tmp_path / "b" / "last.keras").get_weights()
+    result = run(*args, "--fine_tune_epochs=1", "--resume")
+    train_size = data.count(data.load("digits", image_shape=(32, 32, 1),
+                                      classes=["3", "4", "5"]).splits["train"])
+    assert int(result["model"].optimizer.iterations) == math.ceil(train_size / 32)  # one epoch
+    with open(tmp_path / "b" / "training.csv") as f:
+        assert [line.split(",")[0] for line in f.read().split()[1:]] == ["0", "1"]
+    fine_tuned = result["model"].get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(frozen_phase, fine_tuned))

@@ -116,8 +116,7 @@ def train(callbacks=()):
 
     entry = zoo.registry._entry(FLAGS.model)
     model_args = harness_flags.parse_model_args(FLAGS.model_args)
-    size = FLAGS.image_size or entry.input_shape[0]
-    FLAGS.image_size = size
+    FLAGS.image_size = size = FLAGS.image_size or entry.input_shape[0]
     image_shape = (size, size, entry.input_shape[-1])
     data = data_lib.load(FLAGS.dataset, image_shape=image_shape, task=entry.task,
                          data_dir=FLAGS.data_dir, classes=FLAGS.classes)
@@ -138,8 +137,8 @@ def train(callbacks=()):
         model = build_model(FLAGS.model, image_shape, data.num_classes, model_args)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
-    backbone = transfer.backbone_names(FLAGS.model, image_shape, model_args)
-    head = transfer.head_layers(model, backbone)
+    head = transfer.head_layers(model, transfer.backbone_names(FLAGS.model, image_shape,
+                                                               model_args))
     if FLAGS.pretrained and not state:  # a resumed run restores its own weights
         transfer.load_pretrained(model, FLAGS.pretrained, name=FLAGS.model, head=head,
                                  model_args=model_args)
@@ -148,62 +147,83 @@ def train(callbacks=()):
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    augmenter, batch_augmenter = _augmenters(FLAGS.augment, entry.task, image_shape,
-                                             data.num_classes, FLAGS.seed, data.splits["train"])
-    batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes)
-    train_ds = data_lib.batches(data.splits["train"], training=True, seed=FLAGS.seed,
-                                augmenter=augmenter, batch_augmenter=batch_augmenter,
-                                drop_remainder=multi_worker, deterministic=FLAGS.deterministic,
-                                **batch)
-    val_ds = data_lib.batches(data.splits["validation"], **batch)
-    test_ds = data_lib.batches(data.splits["test"], **batch)
-    steps = data_lib.count(train_ds)
-
+    train_ds, val_ds, test_ds = _datasets(data, entry.task, image_shape, multi_worker)
     trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=FLAGS.label_smoothing)
-    monitor = loop.monitor(entry.task)
-    run_state = checkpoint.RunState(run_dir, monitor, state)
+    run_state = checkpoint.RunState(run_dir, loop.monitor(entry.task), state)
     csv_path = os.path.join(run_dir, "training.csv")
     all_callbacks = [*callbacks, keras.callbacks.CSVLogger(csv_path, append=True),
-                     outputs.tensorboard_callback(os.path.join(run_dir, "logs")),
-                     run_state]
-    # (epochs, learning rate, backbone trainable): train, then fine-tune.
-    phases = ((FLAGS.epochs, FLAGS.learning_rate, not FLAGS.freeze_backbone),
-              (FLAGS.fine_tune_epochs, FLAGS.fine_tune_learning_rate, True))
-    done, start = (state["epoch"] if state else 0), 0
+                     outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
     try:
-        for epochs, learning_rate, backbone in phases:
-            end = start + epochs
-            if done < end:
-                if FLAGS.pretrained:
-                    transfer.set_trainable(model, head, backbone=backbone)
-                with strategy.scope():
-                    optimizer = make_optimizer(
-                        FLAGS.optimizer, learning_rate, schedule=FLAGS.schedule,
-                        total_steps=steps * epochs, weight_decay=FLAGS.weight_decay,
-                        policy=FLAGS.mixed_precision)
-                    optimizer.build(model.trainable_variables)
-                model.optimizer = optimizer
-                if state and done > 0:
-                    checkpoint.restore(model, run_dir, state)
-                    state = None
-                trainer.fit(train_ds, val_ds, optimizer=optimizer, epochs=end,
-                            initial_epoch=max(done, start), steps=steps, callbacks=all_callbacks)
-                done = end
-            start = end
+        _fit_phases(trainer, train_ds, val_ds, head=head, run_dir=run_dir, state=state,
+                    callbacks=all_callbacks)
     except loop.NonFiniteLoss as error:
         last = checkpoint.read_state(run_dir)
         kept = (f"the last good checkpoint (epoch {last['epoch']}) and last.keras are kept in "
                 f"{run_dir}" if last else "no epoch had completed")
-        stopped = loop.NonFiniteLoss(error.epoch, error.step, error.value)
-        stopped.args = (f"Training stopped: {error}; {kept}.",)
-        raise stopped from None
+        error.args = (f"Training stopped: {error}; {kept}.",)
+        raise
     finally:
         if os.path.exists(csv_path):
             outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"))
 
-    inference = checkpoint.inference_model(model)
+    report = {**_evaluate_best(trainer, test_ds, run_dir), "examples": data_lib.count(
+        data.splits["test"]), "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
+        "model": FLAGS.model, "dataset": FLAGS.dataset}
+    checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
+    return {"model_dir": run_dir, "eval": report, "model": model}
+
+
+def _datasets(data, task, image_shape, multi_worker):
+    """Batched train (shuffled, augmented), validation and test datasets."""
+    augmenter, batch_augmenter = _augmenters(FLAGS.augment, task, image_shape, data.num_classes,
+                                             FLAGS.seed, data.splits["train"])
+    batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes)
+    # Every worker must run the same number of equal steps.
+    train_ds = data_lib.batches(data.splits["train"], training=True, seed=FLAGS.seed,
+                                augmenter=augmenter, batch_augmenter=batch_augmenter,
+                                drop_remainder=multi_worker, deterministic=FLAGS.deterministic,
+                                **batch)
+    return (train_ds, data_lib.batches(data.splits["validation"], **batch),
+            data_lib.batches(data.splits["test"], **batch))
+
+
+def _fit_phases(trainer, train_ds, val_ds, *, head, run_dir, state, callbacks):
+    """Trains --epochs (backbone frozen with --freeze_backbone), then --fine_tune_epochs.
+
+    Each phase has its own optimizer; a resumed run restores the optimizer's
+    state only when it stopped inside the phase it resumes.
+    """
+    model, strategy = trainer.model, trainer.strategy
+    steps = data_lib.count(train_ds)
+    phases = ((FLAGS.epochs, FLAGS.learning_rate, not FLAGS.freeze_backbone),
+              (FLAGS.fine_tune_epochs, FLAGS.fine_tune_learning_rate, True))
+    done, start = (state["epoch"] if state else 0), 0
+    for epochs, learning_rate, train_backbone in phases:
+        end = start + epochs
+        if done < end:
+            if FLAGS.pretrained:
+                transfer.set_trainable(model, head, backbone=train_backbone)
+            with strategy.scope():
+                optimizer = make_optimizer(
+                    FLAGS.optimizer, learning_rate, schedule=FLAGS.schedule,
+                    total_steps=steps * epochs, weight_decay=FLAGS.weight_decay,
+                    policy=FLAGS.mixed_precision)
+                optimizer.build(model.trainable_variables)
+            if state and done > 0:
+                model.optimizer = optimizer if done > start else None
+                checkpoint.restore(model, run_dir, state)
+                state = None
+            trainer.fit(train_ds, val_ds, optimizer=optimizer, epochs=end,
+                        initial_epoch=max(done, start), steps=steps, callbacks=callbacks)
+            done = end
+        start = end
+
+
+def _evaluate_best(trainer, test_ds, run_dir):
+    """Loss and metrics of best.keras's weights on the test split."""
+    inference = checkpoint.inference_model(trainer.model)
     best_path = os.path.join(run_dir, "best.keras")
     if os.path.exists(best_path):
         inference.set_weights(keras.saving.load_model(best_path).get_weights())
@@ -211,12 +231,8 @@ def train(callbacks=()):
         checkpoint.atomic_save(inference, best_path)
         checkpoint.atomic_save(inference, os.path.join(run_dir, "last.keras"))
     results = trainer.evaluate(test_ds)
-    report = {"split": "test", "examples": data_lib.count(data.splits["test"]),
-              "weights": "best.keras", "best_epoch": run_state.best_epoch, "monitor": monitor,
-              "model": FLAGS.model, "dataset": FLAGS.dataset, **results}
-    checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
     logging.info("Test: %s", ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    return {"model_dir": run_dir, "eval": report, "model": model}
+    return {"split": "test", "weights": "best.keras", **results}
 
 
 def main(argv):
