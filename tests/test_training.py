@@ -59,8 +59,13 @@ def test_default_cli_run_writes_every_output_and_reaches_97_percent(tmp_path):
     (["--resume"], "--resume needs --model_dir"),
     (["--classes=1,x"], "--classes must be distinct"),
     (["--model=resnet18", "--model_args=widht=2"], "resnet18 has no argument"),
+    (["--model=resnet18", "--image_size=16"], "too small for resnet18: it needs at least 32"),
+    (["--model=resnet18", "--dataset=shapes"], "shapes is for segmentation models"),
+    (["--model=unet"], "unet segments images: --dataset must have masks"),
+    (["--strategy=multi_worker"], "multi_worker needs the TF_CONFIG"),
 ])
-def test_bad_flag_values_get_one_clear_error(args, message):
+def test_bad_flag_values_get_one_clear_error(args, message, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(flags.IllegalFlagValueError, match=message):
         parse(*args)
 

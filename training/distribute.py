@@ -7,6 +7,10 @@ import keras
 import tensorflow as tf
 
 
+class StrategyError(RuntimeError):
+    """The requested strategy cannot run here (no TF_CONFIG, no TPU)."""
+
+
 def make_strategy(kind):
     """default, mirrored (local devices), multi_worker (TF_CONFIG) or tpu (TPU_NAME)."""
     if kind == "default":
@@ -15,15 +19,19 @@ def make_strategy(kind):
         return tf.distribute.MirroredStrategy()
     if kind == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable "
+            raise StrategyError("--strategy=multi_worker needs the TF_CONFIG environment variable "
                              '({"cluster": {"worker": [host:port, ...]}, "task": {"type": '
                              '"worker", "index": i}}).')
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-            tpu=os.environ.get("TPU_NAME", ""))
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+                tpu=os.environ.get("TPU_NAME", ""))
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as error:
+            raise StrategyError(f"--strategy=tpu found no TPU (TPU_NAME="
+                                f"{os.environ.get('TPU_NAME', '')!r}): {error}") from error
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy {kind!r}; accepted: default, mirrored, multi_worker, tpu.")
 

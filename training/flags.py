@@ -172,6 +172,45 @@ def _check_freeze(values):
     return True
 
 
+@flags.multi_flags_validator(["model", "dataset"], message="model and dataset do not fit")
+def _check_task(values):
+    from training.data import TFDS_SEGMENTATION
+
+    if values["model"] not in zoo.list_models():
+        return True  # reported by the --model validator
+    task = zoo.registry._entry(values["model"]).task
+    base = values["dataset"].split("/")[0].split(":")[0]
+    masks = ("shapes", *TFDS_SEGMENTATION)
+    if task == "segmentation" and base not in masks:
+        raise flags.ValidationError(f"--model={values['model']} segments images: --dataset must "
+                                    f"have masks ({', '.join(masks)}); got {values['dataset']!r}.")
+    if task != "segmentation" and values["dataset"] == "shapes":
+        raise flags.ValidationError("--dataset=shapes is for segmentation models (e.g. unet); "
+                                    f"--model={values['model']} is a classifier.")
+    return True
+
+
+@flags.multi_flags_validator(["model", "image_size"], message="image too small")
+def _check_image_size(values):
+    if values["model"] not in zoo.list_models() or values["image_size"] is None:
+        return True
+    minimum = zoo.registry._entry(values["model"]).min_size
+    if values["image_size"] < minimum:
+        raise flags.ValidationError(f"--image_size={values['image_size']} is too small for "
+                                    f"{values['model']}: it needs at least {minimum}.")
+    return True
+
+
+@flags.validator("strategy", message="bad --strategy")
+def _check_strategy(value):
+    if value == "multi_worker" and "TF_CONFIG" not in os.environ:
+        raise flags.ValidationError(
+            "--strategy=multi_worker needs the TF_CONFIG environment variable "
+            '({"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+            '"index": i}}).')
+    return True
+
+
 @flags.multi_flags_validator(["resume", "model_dir"], message="bad flags")
 def _check_resume(values):
     if values["resume"] and not values["model_dir"]:

@@ -240,7 +240,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     try:
         train()
-    except loop.NonFiniteLoss as error:
+    except (loop.NonFiniteLoss, distribute.StrategyError) as error:
         logging.error("%s", error)
         sys.exit(f"zoo-train: {error}")
 
