@@ -8,6 +8,7 @@ only), checkpoints/, logs/ (TensorBoard), training.csv, training.png, eval.json.
 """
 
 import datetime
+import math
 import os
 import re
 import sys
@@ -147,7 +148,7 @@ def train(callbacks=()):
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds = _datasets(data, entry.task, image_shape, multi_worker)
+    train_ds, val_ds, test_ds, steps = _datasets(data, entry.task, image_shape, multi_worker)
     trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=FLAGS.label_smoothing)
@@ -156,8 +157,8 @@ def train(callbacks=()):
     all_callbacks = [*callbacks, keras.callbacks.CSVLogger(csv_path, append=True),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
     try:
-        _fit_phases(trainer, train_ds, val_ds, head=head, run_dir=run_dir, state=state,
-                    callbacks=all_callbacks)
+        _fit_phases(trainer, train_ds, val_ds, steps=steps, head=head, run_dir=run_dir,
+                    state=state, callbacks=all_callbacks)
     except loop.NonFiniteLoss as error:
         last = checkpoint.read_state(run_dir)
         kept = (f"the last good checkpoint (epoch {last['epoch']}) and last.keras are kept in "
@@ -176,7 +177,7 @@ def train(callbacks=()):
 
 
 def _datasets(data, task, image_shape, multi_worker):
-    """Batched train (shuffled, augmented), validation and test datasets."""
+    """Batched train (shuffled, augmented), validation and test datasets; train steps."""
     augmenter, batch_augmenter = _augmenters(FLAGS.augment, task, image_shape, data.num_classes,
                                              FLAGS.seed, data.splits["train"])
     batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes)
@@ -185,18 +186,19 @@ def _datasets(data, task, image_shape, multi_worker):
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,
                                 drop_remainder=multi_worker, deterministic=FLAGS.deterministic,
                                 **batch)
+    examples = data_lib.count(data.splits["train"])  # cheap: counts the cached split
+    steps = examples // FLAGS.batch_size if multi_worker else math.ceil(examples / FLAGS.batch_size)
     return (train_ds, data_lib.batches(data.splits["validation"], **batch),
-            data_lib.batches(data.splits["test"], **batch))
+            data_lib.batches(data.splits["test"], **batch), steps)
 
 
-def _fit_phases(trainer, train_ds, val_ds, *, head, run_dir, state, callbacks):
+def _fit_phases(trainer, train_ds, val_ds, *, steps, head, run_dir, state, callbacks):
     """Trains --epochs (backbone frozen with --freeze_backbone), then --fine_tune_epochs.
 
     Each phase has its own optimizer; a resumed run restores the optimizer's
     state only when it stopped inside the phase it resumes.
     """
     model, strategy = trainer.model, trainer.strategy
-    steps = data_lib.count(train_ds)
     phases = ((FLAGS.epochs, FLAGS.learning_rate, not FLAGS.freeze_backbone),
               (FLAGS.fine_tune_epochs, FLAGS.fine_tune_learning_rate, True))
     done, start = (state["epoch"] if state else 0), 0
