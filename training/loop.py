@@ -101,14 +101,14 @@ class Trainer:
         for metric in self.metrics:
             metric.reset_state()
 
-    def evaluate(self, dataset):
+    def evaluate(self, dataset, prefix=""):
         """Loss and metrics of the main output over `dataset` (a tf.data.Dataset)."""
         if self._eval_step is None:
             self._eval_step = self._make_eval_step()
         self._reset()
         for images, targets in self.strategy.experimental_distribute_dataset(dataset):
             self._eval_step(images, targets)
-        return self.results()
+        return self.results(prefix)
 
     def fit(self, train, validation, *, optimizer, epochs, initial_epoch=0, steps=None,
             callbacks=()):
@@ -137,17 +137,13 @@ class Trainer:
                     callback_list.on_train_end(logs)
                     raise NonFiniteLoss(epoch, step, logs["loss"])
                 callback_list.on_train_batch_end(step, logs)
-            logs = {**logs, **self._prefixed(self.evaluate(validation), "val_"),
+            logs = {**logs, **self.evaluate(validation, prefix="val_"),
                     "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
             callback_list.on_epoch_end(epoch, logs)
             if model.stop_training:
                 break
         callback_list.on_train_end(logs)
         return logs
-
-    @staticmethod
-    def _prefixed(logs, prefix):
-        return {prefix + k: v for k, v in logs.items()}
 
 
 def _task_metrics(task, num_classes):
