@@ -142,3 +142,17 @@ def test_auto_precision_picks_a_supported_policy_by_timing(caplog):
     assert "mixed_precision=auto" in caplog.text
     assert precision.choose("auto", None, (32, 32, 1), 8, reproducible=True) == "float32"
     assert precision.choose("mixed_bfloat16", None, (32, 32, 1), 8) == "mixed_bfloat16"
+
+
+def test_console_script_points_at_the_harness():
+    import configparser
+    import importlib
+
+    from harness_util import REPO
+
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    scripts = dict(line.split(" = ") for line in
+                   config["options.entry_points"]["console_scripts"].strip().splitlines())
+    module, function = scripts["zoo-train"].split(":")
+    assert callable(getattr(importlib.import_module(module), function))

@@ -23,6 +23,7 @@ from training import data as data_lib
 from training import flags as harness_flags
 
 FLAGS = flags.FLAGS
+flags.adopt_module_key_flags(harness_flags)  # --help lists them
 
 
 def default_model_dir(model, dataset):
