@@ -156,3 +156,9 @@ def test_console_script_points_at_the_harness():
                    config["options.entry_points"]["console_scripts"].strip().splitlines())
     module, function = scripts["zoo-train"].split(":")
     assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_mirrored_strategy_runs_the_same_loop(tmp_path):
+    result = run("--strategy=mirrored", "--epochs=1", "--classes=0,1,2", f"--model_dir={tmp_path}")
+    assert read_json(tmp_path / "versions.json")["strategy"] == "mirrored"
+    assert result["eval"]["accuracy"] > 0.5

@@ -40,6 +40,9 @@ class Data:
 def load(name, *, image_shape, task="classification", data_dir=None, classes=()):
     """The three prepared splits of dataset `name` for a model with input `image_shape`."""
     if task == "segmentation":
+        if classes:
+            raise ValueError("--classes selects classification labels; segmentation keeps "
+                             "every mask class.")
         raw, num_classes = _segmentation_source(name, image_shape, data_dir)
     elif task == "classification":
         raw, num_classes = _classification_source(name, data_dir)
