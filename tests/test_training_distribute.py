@@ -25,8 +25,9 @@ def _free_ports(n):
 def test_two_workers_train_one_epoch_together_to_identical_weights(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     # ResNet-18 has BatchNorm: its moving statistics must agree too (synchronized BN).
-    args = ("--strategy=multi_worker", "--model=resnet18", "--image_size=32", "--classes=0,1,2",
-            "--epochs=1", "--batch_size=32", "--seed=5", "--mixed_precision=float32",
+    # Few steps: each synchronized BatchNorm is a collective on every step.
+    args = ("--strategy=multi_worker", "--model=resnet18", "--image_size=32", "--classes=0,1",
+            "--epochs=1", "--batch_size=64", "--seed=5", "--mixed_precision=float32",
             f"--model_dir={tmp_path}")
     processes = []
     for index in range(2):
