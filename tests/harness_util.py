@@ -1,0 +1,63 @@
+"""Running the training harness from tests: in this process, or as the CLI in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+from absl import flags
+from tensorflow.python.framework import config as tf_config
+
+from training import train
+
+REPO = Path(__file__).resolve().parents[1]
+# float32: the mixed-precision probe costs time and the tests compare exact numbers.
+FAST = ("--mixed_precision=float32",)
+
+
+def run(*args, callbacks=()):
+    """train.train() with these flags parsed; FLAGS and global TF state restored after."""
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    FLAGS(["zoo-train", *FAST, *args])
+    try:
+        return train.train(callbacks=callbacks)
+    finally:
+        FLAGS.unparse_flags()
+        keras.mixed_precision.set_global_policy("float32")
+        tf_config.disable_op_determinism()
+
+
+def parse(*args):
+    """Parses flags as the CLI would (validators included), then resets them."""
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["zoo-train", *args])
+    finally:
+        FLAGS.unparse_flags()
+
+
+def env(**extra):
+    """The environment for a CLI subprocess: this checkout first on the path, quiet TF."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    environment["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return environment
+
+
+def command(*args):
+    return [sys.executable, "-m", "training.train", *args]
+
+
+def cli(*args, cwd=None, timeout=600, **extra_env):
+    """Runs `python -m training.train args` to the end; returns the CompletedProcess."""
+    return subprocess.run(command(*args), cwd=cwd, env=env(**extra_env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)

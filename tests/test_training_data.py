@@ -1,0 +1,124 @@
+"""Data sources of the harness: digits, tfds (mocked), a folder of class sub-folders, shapes."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from skimage import data as skdata
+from skimage import io as skio
+
+from harness_util import read_json, run
+from training import data
+
+
+def _arrays(ds):
+    images, targets = zip(*ds.as_numpy_iterator())
+    return np.stack(images), np.stack(targets)
+
+
+def test_digits_fixed_stratified_split_resized_to_the_model_input():
+    first = data.load("digits", image_shape=(32, 32, 1))
+    sizes = {s: data.count(d) for s, d in first.splits.items()}
+    assert sum(sizes.values()) == 1797 and sizes["train"] > 1200
+    images, labels = _arrays(first.splits["test"])
+    assert images.shape[1:] == (32, 32, 1) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 1
+    assert set(np.unique(labels)) == set(range(10))
+    again = data.load("digits", image_shape=(28, 28, 3))  # the same split, other input
+    images3, labels3 = _arrays(again.splits["test"])
+    np.testing.assert_array_equal(labels3, labels)
+    assert images3.shape[1:] == (28, 28, 3)
+    np.testing.assert_allclose(images3[..., 0], images3[..., 2])  # grey -> RGB
+
+
+def test_classes_are_filtered_and_relabelled():
+    subset = data.load("digits", image_shape=(32, 32, 1), classes=["5", "6", "7", "8", "9"])
+    assert subset.num_classes == 5
+    _, labels = _arrays(subset.splits["train"])
+    assert set(np.unique(labels)) == set(range(5))
+    full = data.load("digits", image_shape=(32, 32, 1))
+    _, all_labels = _arrays(full.splits["train"])
+    assert len(labels) == np.sum(all_labels >= 5)
+
+
+def test_batches_are_one_hot_and_shuffled_reproducibly():
+    digits = data.load("digits", image_shape=(32, 32, 1))
+    make = lambda: data.batches(digits.splits["train"], batch_size=16, num_classes=10,  # noqa
+                                training=True, seed=3)
+    images, targets = next(iter(make()))
+    assert images.shape == (16, 32, 32, 1) and targets.shape == (16, 10)
+    np.testing.assert_array_equal(targets.numpy().sum(axis=1), 1)
+    again, _ = next(iter(make()))
+    np.testing.assert_array_equal(images, again)
+
+
+def test_tfds_mnist_through_mock_data_adapts_grey_to_rgb():
+    with tfds.testing.mock_data(num_examples=8):
+        mnist = data.load("mnist", image_shape=(32, 32, 3))
+        images, labels = _arrays(mnist.splits["train"])
+        assert mnist.num_classes == 10 and len(images) > 0
+        assert images.shape[1:] == (32, 32, 3)
+        assert labels.max() < 10
+        batch = data.load_dataset("mnist", image_shape=(32, 32, 1), split="test", batch_size=4)
+        images, targets = next(iter(batch))
+        assert images.shape == (4, 32, 32, 1) and targets.shape == (4, 10)
+
+
+def test_tfds_oxford_pets_segmentation_masks_through_mock_data():
+    with tfds.testing.mock_data(num_examples=4):
+        pets = data.load("oxford_iiit_pet", image_shape=(32, 32, 3), task="segmentation")
+        images, masks = _arrays(pets.splits["train"])
+    assert pets.num_classes == 3
+    assert images.shape[1:] == (32, 32, 3) and masks.shape[1:] == (32, 32)
+    assert masks.dtype == np.int32 and 0 <= masks.min() and masks.max() <= 2
+
+
+def test_shapes_segmentation_dataset():
+    shapes = data.load("shapes", image_shape=(32, 32, 1), task="segmentation")
+    images, masks = _arrays(shapes.splits["validation"])
+    assert images.shape == (64, 32, 32, 1) and masks.shape == (64, 32, 32)
+    assert set(np.unique(masks)) == {0, 1, 2}
+    with pytest.raises(ValueError, match="no segmentation masks"):
+        data.load("digits", image_shape=(32, 32, 1), task="segmentation")
+
+
+PHOTOS = {"animal": ("chelsea", "cat", "astronaut", "camera"),  # camera is grey
+          "thing": ("coffee", "rocket", "brick", "coins")}  # brick and coins are grey
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Real scikit-image photos in two class folders, plus one corrupt and one non-image file."""
+    for label, names in PHOTOS.items():
+        (tmp_path / label).mkdir()
+        for index, name in enumerate(names):
+            for copy in range(3):
+                extension = "png" if copy else "jpg"
+                skio.imsave(tmp_path / label / f"{name}{copy}.{extension}", getattr(skdata, name)(),
+                            check_contrast=False)
+    (tmp_path / "thing" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "thing" / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_folder_counts_and_skips_corrupt_images(image_folder, caplog):
+    with caplog.at_level(logging.WARNING):
+        folder = data.load(f"folder:{image_folder}", image_shape=(32, 32, 3))
+    assert folder.num_classes == 2
+    total = sum(data.count(d) for d in folder.splits.values())
+    assert total == 24  # 8 photos x 3 copies; broken.jpg and notes.txt skipped
+    warnings = caplog.text
+    assert "skipped 1 of 25 image(s)" in warnings and "broken.jpg" in warnings
+    assert "notes.txt" in warnings
+    images, _ = _arrays(folder.splits["train"])
+    assert images.shape[1:] == (32, 32, 3) and np.isfinite(images).all()
+
+
+def test_training_on_a_folder(image_folder, tmp_path):
+    result = run(f"--dataset=folder:{image_folder}", "--epochs=1", "--batch_size=8",
+                 f"--model_dir={tmp_path / 'run'}")
+    report = read_json(tmp_path / "run" / "eval.json")
+    assert report["examples"] == data.count(
+        data.load(f"folder:{image_folder}", image_shape=(32, 32, 1)).splits["test"])
+    assert result["model"].output.shape[-1] == 2

@@ -1,0 +1,93 @@
+"""Per-epoch persistence: best and last `.keras`, and a resumable checkpoint.
+
+Every file is written under a temporary name and renamed into place
+(`os.replace` is atomic), so a kill -9 at any moment leaves either the old
+or the new file, never half of one. `state.json`, renamed last, names the
+checkpoint that resuming loads: the last completed epoch.
+"""
+
+import json
+import os
+
+import keras
+from absl import logging
+
+STATE = "state.json"
+
+
+def inference_model(model):
+    """The model's main output only (GoogLeNet's side branches dropped), no optimizer."""
+    return keras.Model(model.inputs, model.outputs[0], name=model.name)
+
+
+def atomic_save(model, path):
+    """model.save(path) via a temporary file in the same folder, then a rename."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{name}")  # keeps the extension keras checks
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def atomic_save_weights(model, path):
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{name}")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path, data):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_state(model_dir):
+    """The saved run state ({"epoch", "checkpoint", "best", ...}) or None."""
+    path = os.path.join(model_dir, "checkpoints", STATE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def restore(model, model_dir, state):
+    """Loads weights and optimizer state (model.optimizer, built) of the checkpoint."""
+    path = os.path.join(model_dir, "checkpoints", state["checkpoint"])
+    model.load_weights(path)
+    logging.info("Resumed from %s (epoch %d completed).", path, state["epoch"])
+
+
+class RunState(keras.callbacks.Callback):
+    """After each epoch: best.keras if `monitor` improved, last.keras, then the checkpoint.
+
+    The checkpoint holds model and optimizer (`model.optimizer`) weights; the
+    state file records the epoch, the best value and epoch, for `--resume`.
+    """
+
+    def __init__(self, model_dir, monitor, state=None):
+        super().__init__()
+        self.model_dir = model_dir
+        self.monitor = monitor
+        self.checkpoints = os.path.join(model_dir, "checkpoints")
+        state = state or {}
+        self.best = state.get("best", float("-inf"))
+        self.best_epoch = state.get("best_epoch")
+        os.makedirs(self.checkpoints, exist_ok=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        inference = inference_model(self.model)
+        value = logs.get(self.monitor, float("-inf"))
+        if value > self.best or self.best_epoch is None:
+            self.best, self.best_epoch = value, epoch + 1
+            atomic_save(inference, os.path.join(self.model_dir, "best.keras"))
+        atomic_save(inference, os.path.join(self.model_dir, "last.keras"))
+        name = f"epoch-{epoch + 1:04d}.weights.h5"
+        atomic_save_weights(self.model, os.path.join(self.checkpoints, name))
+        write_json(os.path.join(self.checkpoints, STATE), {
+            "epoch": epoch + 1, "checkpoint": name, "best": self.best,
+            "best_epoch": self.best_epoch, "monitor": self.monitor, "logs": logs})
+        for old in os.listdir(self.checkpoints):
+            if old.startswith("epoch-") and old != name:
+                os.remove(os.path.join(self.checkpoints, old))

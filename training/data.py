@@ -1,0 +1,300 @@
+"""Datasets as tf.data: digits (embedded default), shapes (synthetic segmentation),
+a folder of class sub-folders, or any tfds name.
+
+Every source gives unbatched (image, target) splits "train", "validation" and
+"test"; images are float32 in [0, 1], resized to the model's input and adapted
+to its channels (grey <-> RGB); targets are class indices, or per-pixel class
+masks for segmentation. `batches` then shuffles, augments, one-hot encodes,
+batches and prefetches.
+"""
+
+import concurrent.futures
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+AUTOTUNE = tf.data.AUTOTUNE
+SPLITS = ("train", "validation", "test")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+# tfds segmentation sets: name -> (mask feature, classes, offset subtracted from mask values)
+TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", 3, 1)}  # pet, background, border
+
+# shapes: background + one class per shape kind
+SHAPE_CLASSES = ("background", "circle", "square")
+SHAPES_SPLIT_SIZES = {"train": 256, "validation": 64, "test": 64}
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """Prepared, cached, unbatched splits and what the model needs to know about them."""
+
+    splits: dict
+    num_classes: int
+    task: str
+
+
+def load(name, *, image_shape, task="classification", data_dir=None, classes=()):
+    """The three prepared splits of dataset `name` for a model with input `image_shape`."""
+    if task == "segmentation":
+        if classes:
+            raise ValueError("--classes selects classification labels; segmentation keeps "
+                             "every mask class.")
+        raw, num_classes = _segmentation_source(name, image_shape, data_dir)
+    elif task == "classification":
+        raw, num_classes = _classification_source(name, data_dir)
+        if classes:
+            raw = {s: _keep_classes(d, classes, num_classes) for s, d in raw.items()}
+            num_classes = len(classes)
+    else:
+        raise ValueError(f"Unknown task {task!r}; the harness trains classification and "
+                         "segmentation.")
+    prepare = _preparer(image_shape, task)
+    splits = {s: _cached(raw[s].map(prepare, num_parallel_calls=AUTOTUNE)) for s in SPLITS}
+    return Data(splits=splits, num_classes=num_classes, task=task)
+
+
+def _cached(ds):
+    """Cached in memory; 8-bit sources as uint8 (4x smaller), floats in [0, 1] after."""
+    ds = ds.cache()
+    if ds.element_spec[0].dtype == tf.uint8:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=AUTOTUNE)
+    return ds
+
+
+def load_dataset(name, *, image_shape, split, batch_size, task="classification", data_dir=None,
+                 classes=()):
+    """One split, batched as (images, one-hot targets), without augmentation.
+
+    For evaluation and export (representative data for quantization, held-out checks).
+    """
+    data = load(name, image_shape=image_shape, task=task, data_dir=data_dir, classes=classes)
+    return batches(data.splits[split], batch_size=batch_size, num_classes=data.num_classes)
+
+
+def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter=None,
+            batch_augmenter=None, drop_remainder=False, deterministic=False):
+    """Shuffles (training), augments, one-hot encodes, batches and prefetches."""
+    parallel = 1 if deterministic else AUTOTUNE
+    if training:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+    if training and augmenter is not None:
+        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=parallel)
+    ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if training and batch_augmenter is not None:
+        ds = ds.map(batch_augmenter, num_parallel_calls=parallel)
+    return ds.prefetch(AUTOTUNE)
+
+
+def count(ds):
+    """Number of elements, counted when tf.data does not know it."""
+    n = int(ds.cardinality())
+    return n if n >= 0 else int(ds.reduce(0, lambda total, _: total + 1))
+
+
+def sample_images(ds, limit=2000):
+    """Up to `limit` prepared images as one numpy array (for PCA colour statistics)."""
+    return np.stack([x for x, _ in ds.take(limit).as_numpy_iterator()])
+
+
+# --- preparation --------------------------------------------------------------
+
+def _preparer(image_shape, task):
+    height, width, channels = image_shape
+
+    def prepare(image, target):
+        dtype = image.dtype
+        image = tf.image.convert_image_dtype(image, tf.float32)  # uint8 -> [0, 1]
+        image = _adapt_channels(image, channels)
+        image = tf.image.resize(image, (height, width), antialias=True)
+        image = tf.clip_by_value(image, 0.0, 1.0)
+        if dtype == tf.uint8:  # cached as such
+            image = tf.cast(tf.round(image * 255.0), tf.uint8)
+        if task == "segmentation":
+            target = tf.image.resize(target[..., None], (height, width), method="nearest")[..., 0]
+        return image, tf.cast(target, tf.int32)
+
+    return prepare
+
+
+def _adapt_channels(image, channels):
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if have in (2, 4):  # drop alpha
+        image, have = image[..., :have - 1], have - 1
+    if have == 1 and channels == 3:
+        return tf.image.grayscale_to_rgb(image)
+    if have == 3 and channels == 1:
+        return tf.image.rgb_to_grayscale(image)
+    if have == channels:
+        return image
+    raise ValueError(f"Cannot adapt {have}-channel images to a {channels}-channel model input.")
+
+
+def _keep_classes(ds, classes, num_classes):
+    """Keeps the listed class indices, relabelled 0..k-1 in the order given."""
+    classes = [int(c) for c in classes]
+    bad = [c for c in classes if c >= num_classes]
+    if bad:
+        raise ValueError(f"--classes {bad} out of range: the dataset has {num_classes} classes.")
+    table = np.full(num_classes, -1, np.int32)
+    table[classes] = np.arange(len(classes))
+    table = tf.constant(table)
+    ds = ds.filter(lambda x, y: tf.gather(table, tf.cast(y, tf.int32)) >= 0)
+    return ds.map(lambda x, y: (x, tf.gather(table, tf.cast(y, tf.int32))))
+
+
+# --- classification sources ----------------------------------------------------
+
+def _classification_source(name, data_dir):
+    if name == "digits":
+        return _digits()
+    if name.startswith("folder:"):
+        return _folder(name[len("folder:"):])
+    if name == "shapes":
+        raise ValueError("--dataset=shapes is a segmentation dataset; use a segmentation model "
+                         "(e.g. --model=unet).")
+    splits, builder = _tfds(name, data_dir, target="label")
+    return splits, builder.info.features["label"].num_classes
+
+
+def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0):
+    """A fixed stratified split: per class, shuffled with `seed`, cut by `fractions`."""
+    rng = np.random.default_rng(seed)
+    parts = {s: [] for s in SPLITS}
+    for label in np.unique(labels):
+        index = rng.permutation(np.flatnonzero(labels == label))
+        n_val = int(round(fractions[1] * len(index)))
+        n_test = int(round(fractions[2] * len(index)))
+        n_train = len(index) - n_val - n_test
+        parts["train"].append(index[:n_train])
+        parts["validation"].append(index[n_train:n_train + n_val])
+        parts["test"].append(index[n_train + n_val:])
+    return {s: np.sort(np.concatenate(p)) for s, p in parts.items()}
+
+
+def _digits():
+    """scikit-learn's 1,797 real 8x8 handwritten digits (values 0-16), split 70/15/15."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype("float32")[..., None]
+    labels = digits.target.astype("int32")
+    parts = _split_indices(labels)
+    return {s: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
+            for s, i in parts.items()}, 10
+
+
+def _decodes(path):
+    """True if TensorFlow can read and decode the image file at `path`."""
+    try:
+        tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return True
+    except (tf.errors.OpError, ValueError):
+        return False
+
+
+def _folder(root):
+    """Images in one sub-folder per class; unreadable files are counted, logged and skipped."""
+    class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not class_names:
+        raise ValueError(f"--dataset=folder:{root}: no class sub-folders found.")
+    files, labels, other = [], [], []
+    for label, class_name in enumerate(class_names):
+        for entry in sorted(os.scandir(os.path.join(root, class_name)), key=lambda e: e.name):
+            if not entry.is_file():
+                continue
+            if entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                files.append(entry.path)
+                labels.append(label)
+            else:
+                other.append(entry.path)
+    if other:
+        logging.warning("folder:%s: skipped %d file(s) that are not %s images, e.g. %s",
+                        root, len(other), "/".join(IMAGE_EXTENSIONS), other[:3])
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        readable = list(pool.map(_decodes, files))
+    corrupt = [f for f, ok in zip(files, readable) if not ok]
+    if corrupt:
+        logging.warning("folder:%s: skipped %d of %d image(s) that could not be read or "
+                        "decoded: %s", root, len(corrupt), len(files), corrupt[:10])
+    files = np.array([f for f, ok in zip(files, readable) if ok])
+    labels = np.array([y for y, ok in zip(labels, readable) if ok], dtype="int32")
+    if not len(files):
+        raise ValueError(f"--dataset=folder:{root}: no readable images.")
+    logging.info("folder:%s: %d images in %d classes (%s)", root, len(files), len(class_names),
+                 ", ".join(class_names))
+
+    def read(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.ensure_shape(image, (None, None, 3)), label
+
+    parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1))
+    return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i]))
+            .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, len(class_names)
+
+
+def _tfds_splits(builder):
+    """tfds split names for train / validation / test, carving missing ones out of train."""
+    known = set(builder.info.splits) or {"train", "test"}  # unknown when not prepared (mocks)
+    if "validation" in known and "test" in known:
+        return {"train": "train", "validation": "validation", "test": "test"}
+    if "test" in known or "validation" in known:
+        held_out = "test" if "test" in known else "validation"
+        return {"train": "train[:90%]", "validation": "train[90%:]", "test": held_out}
+    return {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "train[90%:]"}
+
+
+def _tfds(name, data_dir, target):
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    splits = {}
+    for split, tfds_split in _tfds_splits(builder).items():
+        ds = tfds.load(name, split=tfds_split, data_dir=data_dir, shuffle_files=False)
+        splits[split] = ds.map(lambda e: (e["image"], e[target]), num_parallel_calls=AUTOTUNE)
+    return splits, builder
+
+
+# --- segmentation sources ------------------------------------------------------
+
+def _segmentation_source(name, image_shape, data_dir):
+    if name == "shapes":
+        return {s: _shapes(n, image_shape[:2], seed=i)
+                for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, len(SHAPE_CLASSES)
+    base = name.split("/")[0].split(":")[0]
+    if base not in TFDS_SEGMENTATION:
+        raise ValueError(f"--dataset={name!r} has no segmentation masks; segmentation models "
+                         f"train on shapes or {', '.join(TFDS_SEGMENTATION)}.")
+    key, num_classes, offset = TFDS_SEGMENTATION[base]
+    splits, _ = _tfds(name, data_dir, target=key)
+    splits = {s: d.map(lambda x, m: (x, tf.clip_by_value(tf.cast(m[..., 0], tf.int32) - offset,
+                                                         0, num_classes - 1)))
+              for s, d in splits.items()}
+    return splits, num_classes
+
+
+def _shapes(n, size, seed):
+    """Synthetic segmentation: circles and squares of random colours on a noisy background."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    yy, xx = np.mgrid[:height, :width]
+    images = rng.uniform(0.0, 0.3, (n, height, width, 3)).astype("float32")
+    masks = np.zeros((n, height, width), "int32")
+    for i in range(n):
+        for _ in range(rng.integers(1, 4)):
+            kind = rng.integers(1, len(SHAPE_CLASSES))
+            r = rng.uniform(0.1, 0.25) * min(height, width)
+            cy, cx = rng.uniform(r, height - r), rng.uniform(r, width - r)
+            if kind == 1:
+                inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            else:
+                inside = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+            images[i][inside] = rng.uniform(0.4, 1.0, 3)
+            masks[i][inside] = kind
+    return tf.data.Dataset.from_tensor_slices((images, masks))

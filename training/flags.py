@@ -1,0 +1,218 @@
+"""The harness's command-line flags, with validators so a bad value gets one clear error.
+
+Importing this module defines the flags on absl's global FLAGS; `train.py`
+reads them. `run_flags()` lists them, so a run can record its own flagfile.
+"""
+
+import ast
+import difflib
+import os
+
+from absl import flags
+
+import zoo
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "step")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+EMBEDDED_DATASETS = ("digits", "shapes")
+
+flags.DEFINE_string("model", "lenet5", "Registered model name (see zoo.list_models()).")
+flags.DEFINE_list("model_args", [], "The model family's own arguments for zoo.build, "
+                  "e.g. base_filters=16,depth=3 (values are Python literals).")
+flags.DEFINE_string("dataset", "digits",
+                    "digits (scikit-learn's 8x8 digits), shapes (synthetic segmentation), "
+                    "folder:/path (one sub-folder per class) or a tfds name (mnist, "
+                    "cifar10, tf_flowers, oxford_iiit_pet, ...).")
+flags.DEFINE_string("data_dir", None, "tfds data directory (default: tfds's own).")
+flags.DEFINE_list("classes", [], "Keep only these class indices (relabelled 0..k-1), "
+                  "e.g. 0,1,2,3,4; empty keeps all.")
+flags.DEFINE_integer("image_size", None, "Input height and width (default: the model's).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", 32, "Global batch size (split over replicas).", lower_bound=1)
+flags.DEFINE_integer("epochs", 20, "Training epochs (the head only, with --freeze_backbone).",
+                     lower_bound=0)
+flags.DEFINE_enum("optimizer", "adam", OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
+flags.DEFINE_float("learning_rate", 5e-3, "Initial learning rate.", lower_bound=0)
+flags.DEFINE_enum("schedule", "cosine", SCHEDULES,
+                  "Learning-rate schedule: constant, cosine decay to 0, or step "
+                  "(divided by 10 at 50% and 75% of the steps).")
+flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.", lower_bound=0)
+flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.", lower_bound=0, upper_bound=1)
+flags.DEFINE_list("augment", [], "Comma list of augmentations (training only): flip, crop, "
+                  "resized_crop, pca, rotate, shear, elastic, color, mixup, cutmix.")
+flags.DEFINE_string("pretrained", None,
+                    "imagenet, or the path of a .keras / .weights.h5 file from an earlier "
+                    "run; the head is replaced for the new classes.")
+flags.DEFINE_bool("freeze_backbone", False,
+                  "Train only the head, the backbone frozen (BatchNorm in inference mode).")
+flags.DEFINE_integer("fine_tune_epochs", 0,
+                     "After --epochs, unfreeze the backbone (BatchNorm stays in inference "
+                     "mode) and train this many epochs more at --fine_tune_learning_rate.",
+                     lower_bound=0)
+flags.DEFINE_float("fine_tune_learning_rate", 1e-4, "Learning rate while fine-tuning.",
+                   lower_bound=0)
+flags.DEFINE_enum("mixed_precision", "auto", PRECISIONS,
+                  "Precision policy; auto times a few steps under each policy this "
+                  "machine supports and keeps the fastest.")
+flags.DEFINE_enum("strategy", "default", STRATEGIES,
+                  "tf.distribute strategy; multi_worker reads TF_CONFIG, tpu reads TPU_NAME.")
+flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation).", lower_bound=0)
+flags.DEFINE_bool("deterministic", False,
+                  "Deterministic ops (tf.config.experimental.enable_op_determinism): "
+                  "with --seed, two runs give identical weights.")
+flags.DEFINE_string("model_dir", None,
+                    "Where outputs go (default: a new folder under runs/).")
+flags.DEFINE_bool("resume", False, "Continue the run in --model_dir after its last "
+                  "completed epoch.")
+
+
+def parse_model_args(items):
+    """["depth=3", "encoder=resnet18"] -> {"depth": 3, "encoder": "resnet18"}."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model_args entries are name=value; got {item!r}.")
+        try:
+            parsed[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[key] = value
+    return parsed
+
+
+def run_flags():
+    """The harness's own flags (those defined here), in definition order."""
+    return flags.FLAGS.get_flags_for_module(__name__)
+
+
+@flags.validator("model", message="unknown model")
+def _check_model(name):
+    if name not in zoo.list_models():
+        close = difflib.get_close_matches(name, zoo.list_models(), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise flags.ValidationError(f"--model={name!r} is not a registered model.{hint} "
+                                    f"Known: {', '.join(zoo.list_models())}.")
+    return True
+
+
+@flags.multi_flags_validator(["model", "model_args"], message="bad --model_args")
+def _check_model_args(values):
+    try:
+        args = parse_model_args(values["model_args"])
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    if values["model"] not in zoo.list_models():
+        return True  # reported by the --model validator
+    accepted = zoo.registry._entry(values["model"]).family_args()
+    unknown = sorted(set(args) - set(accepted))
+    if unknown:
+        raise flags.ValidationError(
+            f"--model_args: {values['model']} has no argument(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(accepted) or 'none'}.")
+    return True
+
+
+@flags.validator("dataset", message="unknown dataset")
+def _check_dataset(name):
+    if name in EMBEDDED_DATASETS:
+        return True
+    if name.startswith("folder:"):
+        if not os.path.isdir(name[len("folder:"):]):
+            raise flags.ValidationError(f"--dataset={name!r}: {name[len('folder:'):]!r} is "
+                                        "not a directory (expected one sub-folder per class).")
+        return True
+    import tensorflow_datasets as tfds
+
+    try:
+        tfds.builder_cls(name.split("/")[0].split(":")[0])
+    except Exception:  # tfds raises its own DatasetNotFoundError
+        raise flags.ValidationError(
+            f"--dataset={name!r} is not digits, shapes, folder:/path or a tfds dataset "
+            "name (mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
+    return True
+
+
+@flags.validator("augment", message="unknown augmentation")
+def _check_augment(names):
+    if not names:
+        return True
+    try:
+        from training.augment import AUGMENTATIONS
+    except ImportError as error:
+        raise flags.ValidationError(f"--augment needs training/augment.py: {error}") from None
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise flags.ValidationError(f"--augment: unknown {', '.join(unknown)}; "
+                                    f"accepted: {', '.join(AUGMENTATIONS)}.")
+    return True
+
+
+@flags.validator("classes", message="bad --classes")
+def _check_classes(values):
+    if not all(v.isdigit() for v in values) or len(set(values)) != len(values):
+        raise flags.ValidationError(f"--classes must be distinct non-negative ints; got {values}.")
+    return True
+
+
+@flags.validator("pretrained", message="bad --pretrained")
+def _check_pretrained(value):
+    if value is None or value == "imagenet" or os.path.isfile(value):
+        return True
+    raise flags.ValidationError(f"--pretrained={value!r} is neither 'imagenet' nor an "
+                                "existing .keras / .weights.h5 file.")
+
+
+@flags.multi_flags_validator(["freeze_backbone", "pretrained"], message="bad flags")
+def _check_freeze(values):
+    if values["freeze_backbone"] and not values["pretrained"]:
+        raise flags.ValidationError("--freeze_backbone needs --pretrained (a frozen random "
+                                    "backbone learns nothing).")
+    return True
+
+
+@flags.multi_flags_validator(["model", "dataset"], message="model and dataset do not fit")
+def _check_task(values):
+    from training.data import TFDS_SEGMENTATION
+
+    if values["model"] not in zoo.list_models():
+        return True  # reported by the --model validator
+    task = zoo.registry._entry(values["model"]).task
+    base = values["dataset"].split("/")[0].split(":")[0]
+    masks = ("shapes", *TFDS_SEGMENTATION)
+    if task == "segmentation" and base not in masks:
+        raise flags.ValidationError(f"--model={values['model']} segments images: --dataset must "
+                                    f"have masks ({', '.join(masks)}); got {values['dataset']!r}.")
+    if task != "segmentation" and values["dataset"] == "shapes":
+        raise flags.ValidationError("--dataset=shapes is for segmentation models (e.g. unet); "
+                                    f"--model={values['model']} is a classifier.")
+    return True
+
+
+@flags.multi_flags_validator(["model", "image_size"], message="image too small")
+def _check_image_size(values):
+    if values["model"] not in zoo.list_models() or values["image_size"] is None:
+        return True
+    minimum = zoo.registry._entry(values["model"]).min_size
+    if values["image_size"] < minimum:
+        raise flags.ValidationError(f"--image_size={values['image_size']} is too small for "
+                                    f"{values['model']}: it needs at least {minimum}.")
+    return True
+
+
+@flags.validator("strategy", message="bad --strategy")
+def _check_strategy(value):
+    if value == "multi_worker" and "TF_CONFIG" not in os.environ:
+        raise flags.ValidationError(
+            "--strategy=multi_worker needs the TF_CONFIG environment variable "
+            '({"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+            '"index": i}}).')
+    return True
+
+
+@flags.multi_flags_validator(["resume", "model_dir"], message="bad flags")
+def _check_resume(values):
+    if values["resume"] and not values["model_dir"]:
+        raise flags.ValidationError("--resume needs --model_dir (the run to continue).")
+    return True

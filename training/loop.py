@@ -1,0 +1,162 @@
+"""One custom training loop for every tf.distribute strategy.
+
+Keras 3's `fit` fails under MultiWorkerMirroredStrategy, so the harness runs
+its own step with `strategy.run` inside a `tf.function` (the default strategy
+included: one code path), and drives Keras callbacks through
+`keras.callbacks.CallbackList` (progress bar, CSV, TensorBoard, checkpoints).
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite; training stopped before the epoch ended."""
+
+    def __init__(self, epoch, step, value):
+        super().__init__(f"the training loss became {value} at epoch {epoch + 1}, batch {step + 1}")
+        self.epoch, self.step, self.value = epoch, step, value
+
+
+class Trainer:
+    """Trains and evaluates `model` under `strategy`.
+
+    Targets are one-hot (classification) or per-pixel one-hot (segmentation);
+    outputs are logits. A multi-output model (GoogLeNet's side branches) is
+    trained on the sum of its outputs' losses weighted by `loss_weights`; its
+    metrics, and evaluation, use the first (main) output only.
+    """
+
+    def __init__(self, model, *, strategy, task, num_classes, loss_weights=None,
+                 label_smoothing=0.0):
+        self.model = model
+        self.strategy = strategy
+        outputs = len(model.outputs)
+        self.loss_weights = tuple(loss_weights) if loss_weights else (1.0,) * outputs
+        if len(self.loss_weights) != outputs:
+            raise ValueError(f"{model.name} has {outputs} outputs but {len(self.loss_weights)} "
+                             f"loss weights {self.loss_weights}.")
+        self.loss_fn = keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=label_smoothing, reduction=None)
+        with strategy.scope():
+            self.metrics = [keras.metrics.Mean(name="loss")] + _task_metrics(task, num_classes)
+        self._eval_step = None
+
+    # --- per-replica computations ---------------------------------------------
+
+    def _per_example_loss(self, targets, output):
+        loss = self.loss_fn(targets, tf.cast(output, tf.float32))
+        if loss.shape.rank > 1:  # per pixel: the mean over each image
+            loss = tf.reduce_mean(loss, axis=tuple(range(1, loss.shape.rank)))
+        return loss
+
+    def _update_metrics(self, targets, main_output, per_example_loss):
+        self.metrics[0].update_state(per_example_loss)
+        for metric in self.metrics[1:]:
+            metric.update_state(targets, tf.cast(main_output, tf.float32))
+
+    def _make_train_step(self, optimizer):
+        model = self.model
+
+        def replica_step(images, targets):
+            with tf.GradientTape() as tape:
+                outputs = tf.nest.flatten(model(images, training=True))
+                per_example = tf.add_n([w * self._per_example_loss(targets, out)
+                                        for w, out in zip(self.loss_weights, outputs)])
+                loss = tf.nn.compute_average_loss(per_example)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                scaled = optimizer.scale_loss(loss)
+            variables = model.trainable_variables
+            optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+            self._update_metrics(targets, outputs[0], per_example)
+
+        @tf.function(reduce_retracing=True)
+        def train_step(images, targets):
+            self.strategy.run(replica_step, args=(images, targets))
+
+        return train_step
+
+    def _make_eval_step(self):
+        model = self.model
+
+        def replica_step(images, targets):
+            main = tf.nest.flatten(model(images, training=False))[0]
+            self._update_metrics(targets, main, self._per_example_loss(targets, main))
+
+        @tf.function(reduce_retracing=True)
+        def eval_step(images, targets):
+            self.strategy.run(replica_step, args=(images, targets))
+
+        return eval_step
+
+    # --- loops -------------------------------------------------------------------
+
+    def results(self, prefix=""):
+        return {prefix + m.name: float(m.result()) for m in self.metrics}
+
+    def _reset(self):
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def evaluate(self, dataset, prefix=""):
+        """Loss and metrics of the main output over `dataset` (a tf.data.Dataset)."""
+        if self._eval_step is None:
+            self._eval_step = self._make_eval_step()
+        self._reset()
+        for images, targets in self.strategy.experimental_distribute_dataset(dataset):
+            self._eval_step(images, targets)
+        return self.results(prefix)
+
+    def fit(self, train, validation, *, optimizer, epochs, initial_epoch=0, steps=None,
+            callbacks=()):
+        """Trains epochs `initial_epoch` .. `epochs - 1`; returns the last epoch's logs.
+
+        Raises NonFiniteLoss as soon as the loss is NaN or infinite, before
+        the epoch's callbacks run, so the last checkpoint stays the last good one.
+        """
+        model = self.model
+        model.optimizer = optimizer  # saved with checkpoints; read by callbacks
+        train_step = self._make_train_step(optimizer)
+        distributed = self.strategy.experimental_distribute_dataset(train)
+        callback_list = keras.callbacks.CallbackList(
+            list(callbacks), add_progbar=True, model=model, verbose=1, epochs=epochs, steps=steps)
+        model.stop_training = False
+        logs = {}
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self._reset()
+            callback_list.on_epoch_begin(epoch)
+            for step, (images, targets) in enumerate(distributed):
+                callback_list.on_train_batch_begin(step)
+                train_step(images, targets)
+                logs = self.results()
+                if not math.isfinite(logs["loss"]):
+                    callback_list.on_train_end(logs)
+                    raise NonFiniteLoss(epoch, step, logs["loss"])
+                callback_list.on_train_batch_end(step, logs)
+            logs = {**logs, **self.evaluate(validation, prefix="val_"),
+                    "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
+            callback_list.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+        callback_list.on_train_end(logs)
+        return logs
+
+
+def _task_metrics(task, num_classes):
+    if task == "segmentation":
+        return [keras.metrics.CategoricalAccuracy(name="pixel_accuracy"),
+                keras.metrics.MeanIoU(num_classes, name="mean_iou", sparse_y_true=False,
+                                      sparse_y_pred=False)]
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if num_classes > 10:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy"))
+    return metrics
+
+
+def monitor(task):
+    """The validation metric that picks the best epoch (higher is better)."""
+    return "val_mean_iou" if task == "segmentation" else "val_accuracy"

@@ -1,0 +1,121 @@
+"""What a run records beside its checkpoints: flagfile, versions, plot, evaluation."""
+
+import csv
+import importlib.metadata
+import os
+import platform
+import sys
+
+import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from training.checkpoint import write_json
+
+PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-datasets", "absl-py", "scikit-learn",
+            "scikit-image", "matplotlib", "keras-cv", "ai-edge-litert")
+
+
+def write_flagfile(path, flag_list):
+    """The resolved flags as an absl flagfile: repeat the run with --flagfile=path."""
+    lines = [f.serialize() for f in flag_list if f.value is not None]
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def write_versions(path, **extra):
+    """Python, platform and library versions, plus `extra` facts about the run."""
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    import zoo
+
+    write_json(path, {"python": sys.version.split()[0], "platform": platform.platform(),
+                      "zoo": zoo.__version__, "packages": versions, **extra})
+
+
+def read_history(csv_path):
+    """CSV log rows as {column: [float per epoch]}, the last row kept for a repeated epoch."""
+    rows = {}
+    with open(csv_path) as f:
+        for row in csv.DictReader(f):
+            rows[int(row["epoch"])] = row
+    epochs = sorted(rows)
+    columns = [c for c in (rows[epochs[0]] if epochs else {}) if c != "epoch"]
+    history = {c: [float(rows[e][c]) for e in epochs] for c in columns}
+    return [e + 1 for e in epochs], history
+
+
+def plot_history(csv_path, png_path):
+    """One panel per metric (loss, accuracy, ...), training and validation per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs, history = read_history(csv_path)
+    names = [c for c in history if not c.startswith("val_") and c != "learning_rate"]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, history[name], marker="o", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend()
+    fig.tight_layout()
+    tmp = f"{png_path}.tmp.png"
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+
+
+
+def tensorboard_callback(log_dir):
+    """keras.callbacks.TensorBoard, or, without the tensorboard package, EpochScalars.
+
+    tf.summary.scalar lives in the tensorboard package; the fallback writes the
+    same scalar events with TensorFlow's own tf.summary.write.
+    """
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return EpochScalars(log_dir)
+    return keras.callbacks.TensorBoard(log_dir, write_graph=False, profile_batch=0)
+
+
+class EpochScalars(keras.callbacks.Callback):
+    """Per-epoch scalars in log_dir/train and log_dir/validation, as TensorBoard lays them out."""
+
+    METADATA = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(
+        plugin_name="scalars")).SerializeToString()
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = log_dir
+        self.writers = {}
+
+    def _writer(self, kind):
+        if kind not in self.writers:
+            self.writers[kind] = tf.summary.create_file_writer(os.path.join(self.log_dir, kind))
+        return self.writers[kind]
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            kind, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            with self._writer(kind).as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch,
+                                 metadata=self.METADATA)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+        self.writers = {}
