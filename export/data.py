@@ -1,7 +1,8 @@
 """Images for calibration (int8 representative data) and for parity checks.
 
-Real data only: a named dataset's train split calibrates, its test split checks
-parity; without a dataset, scikit-image's photos check parity.
+Real data only: a named dataset (any the training harness takes) calibrates on
+its train split and checks parity on its test split; without a dataset,
+scikit-image's photos check parity.
 """
 
 import numpy as np
@@ -29,37 +30,28 @@ def _fit(images, image_shape, value_range):
     return np.clip(out, 0, 1) * (high - low) + low
 
 
-def _digits(split):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def load_dataset(name, *, image_shape, split, value_range=(0.0, 1.0), task="classification",
+                 limit=2048):
+    """(images, targets, class names) of the harness's dataset `name`, as numpy.
 
-    digits = load_digits()
-    parts = train_test_split(digits.images / 16.0, digits.target, test_size=0.2,
-                             random_state=0, stratify=digits.target)
-    x_train, x_test, y_train, y_test = parts
-    labels = [str(d) for d in digits.target_names]
-    return (x_train, y_train, labels) if split == "train" else (x_test, y_test, labels)
-
-
-DATASETS = {"digits": _digits}
-
-
-def load_dataset(name, *, image_shape, split, value_range=(0.0, 1.0)):
-    """(images, labels, class names) of dataset `name`, fitted to `image_shape`.
-
-    `split` is "train" (calibration) or "test" (held out for parity).
+    The same sources and fixed splits as `python -m training.train --dataset=name`:
+    `split` "train" calibrates int8, "test" is held out for parity.
     """
-    # MERGE SEAM: once the harness lands, call its loader here for every name it
-    # knows (training.data.load_dataset(name, image_shape=..., split=...,
-    # batch_size=...)), converting its batches to numpy; keep "digits" below as
-    # the offline default.
-    if name not in DATASETS:
-        raise ExportError(f"Unknown representative dataset {name!r}; this build knows: "
-                          f"{', '.join(DATASETS)}.")
+    from training import data as training_data
+
     if split not in ("train", "test"):
         raise ExportError(f"split must be 'train' or 'test'; got {split!r}.")
-    images, targets, class_names = DATASETS[name](split)
-    return _fit(images, image_shape, value_range), np.asarray(targets), class_names
+    try:
+        source = training_data.load(name, image_shape=image_shape, task=task)
+    except (ValueError, OSError) as error:
+        raise ExportError(f"Representative data {name!r} could not be loaded: {error}") from error
+    pairs = list(source.splits[split].take(limit).as_numpy_iterator())
+    if not pairs:
+        raise ExportError(f"Representative data {name!r} has no {split} examples.")
+    images = np.stack([image for image, _ in pairs])
+    targets = np.stack([target for _, target in pairs])
+    low, high = value_range
+    return images * (high - low) + low, targets, list(source.class_names)
 
 
 def photos(image_shape, value_range=(0.0, 1.0)):

@@ -1,5 +1,6 @@
 """export_model: Keras model -> SavedModel and/or TFLite, checked, reported."""
 
+import functools
 import os
 
 import numpy as np
@@ -81,11 +82,12 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
 
     representative = None
     if isinstance(representative_data, str):
-        representative, _, class_names = data.load_dataset(
-            representative_data, image_shape=image_shape, split="train", value_range=value_range)
+        task = "segmentation" if len(model.outputs[0].shape) == 4 else "classification"
+        load = functools.partial(data.load_dataset, representative_data, image_shape=image_shape,
+                                 value_range=value_range, task=task)
+        representative, _, class_names = load(split="train")
         if held_out is None:
-            held_out = data.load_dataset(representative_data, image_shape=image_shape,
-                                         split="test", value_range=value_range)[0]
+            held_out = load(split="test")[0]
         labels = class_names if labels is None else labels
     elif representative_data is not None:
         representative = np.asarray(representative_data, "float32")

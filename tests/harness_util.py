@@ -13,8 +13,9 @@ from tensorflow.python.framework import config as tf_config
 from training import train
 
 REPO = Path(__file__).resolve().parents[1]
-# float32: the mixed-precision probe costs time and the tests compare exact numbers.
-FAST = ("--mixed_precision=float32",)
+# float32: the mixed-precision probe costs time and the tests compare exact numbers;
+# no export: tests/test_training.py checks it once, on the default run.
+FAST = ("--mixed_precision=float32", "--export=")
 
 
 def run(*args, callbacks=()):

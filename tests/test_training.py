@@ -41,6 +41,12 @@ def test_default_cli_run_writes_every_output_and_reaches_97_percent(tmp_path):
     assert len(rows) == flags.FLAGS["epochs"].default
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
     assert "Epoch 1/" in result.stdout  # keras's progress bar
+    # The main job ends with a SavedModel and a TFLite model that passed parity.
+    assert (run_dir / "export" / "lenet5.tflite").is_file()
+    assert (run_dir / "export" / "lenet5_saved_model" / "saved_model.pb").is_file()
+    export_report = read_json(run_dir / "export" / "lenet5.report.json")
+    assert export_report["tflite"]["parity"]["passed"]
+    assert export_report["tflite"]["parity"]["samples"] == report["examples"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -58,6 +64,7 @@ def test_default_cli_run_writes_every_output_and_reaches_97_percent(tmp_path):
     (["--freeze_backbone"], "--freeze_backbone needs --pretrained"),
     (["--resume"], "--resume needs --model_dir"),
     (["--classes=1,x"], "--classes must be distinct"),
+    (["--export=tflite:int4"], "'tflite:int4' is not saved_model, tflite or tflite:<none|float16"),
     (["--model=resnet18", "--model_args=widht=2"], "resnet18 has no argument"),
     (["--model=resnet18", "--image_size=16"], "too small for resnet18: it needs at least 32"),
     (["--model=resnet18", "--dataset=shapes"], "shapes is for segmentation models"),

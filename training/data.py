@@ -18,10 +18,11 @@ from absl import logging
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
+EMBEDDED_DATASETS = ("digits", "shapes")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
-# tfds segmentation sets: name -> (mask feature, classes, offset subtracted from mask values)
-TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", 3, 1)}  # pet, background, border
+# tfds segmentation sets: name -> (mask feature, class names, offset subtracted from mask values)
+TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", ("pet", "background", "border"), 1)}
 
 # shapes: background + one class per shape kind
 SHAPE_CLASSES = ("background", "circle", "square")
@@ -33,28 +34,51 @@ class Data:
     """Prepared, cached, unbatched splits and what the model needs to know about them."""
 
     splits: dict
-    num_classes: int
+    class_names: tuple
     task: str
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
 
 
 def load(name, *, image_shape, task="classification", data_dir=None, classes=()):
     """The three prepared splits of dataset `name` for a model with input `image_shape`."""
+    check_name(name)
     if task == "segmentation":
         if classes:
             raise ValueError("--classes selects classification labels; segmentation keeps "
                              "every mask class.")
-        raw, num_classes = _segmentation_source(name, image_shape, data_dir)
+        raw, class_names = _segmentation_source(name, image_shape, data_dir)
     elif task == "classification":
-        raw, num_classes = _classification_source(name, data_dir)
+        raw, class_names = _classification_source(name, data_dir)
         if classes:
-            raw = {s: _keep_classes(d, classes, num_classes) for s, d in raw.items()}
-            num_classes = len(classes)
+            raw = {s: _keep_classes(d, classes, len(class_names)) for s, d in raw.items()}
+            class_names = tuple(class_names[int(c)] for c in classes)
     else:
         raise ValueError(f"Unknown task {task!r}; the harness trains classification and "
                          "segmentation.")
     prepare = _preparer(image_shape, task)
     splits = {s: _cached(raw[s].map(prepare, num_parallel_calls=AUTOTUNE)) for s in SPLITS}
-    return Data(splits=splits, num_classes=num_classes, task=task)
+    return Data(splits=splits, class_names=tuple(class_names), task=task)
+
+
+def check_name(name):
+    """Raises ValueError unless `name` is a dataset this module can load."""
+    if name in EMBEDDED_DATASETS:
+        return
+    if name.startswith("folder:"):
+        if not os.path.isdir(name[len("folder:"):]):
+            raise ValueError(f"{name!r}: {name[len('folder:'):]!r} is not a directory "
+                             "(expected one sub-folder per class).")
+        return
+    import tensorflow_datasets as tfds
+
+    try:
+        tfds.builder_cls(name.split("/")[0].split(":")[0])
+    except Exception:  # tfds raises its own DatasetNotFoundError
+        raise ValueError(f"{name!r} is not digits, shapes, folder:/path or a tfds dataset name "
+                         "(mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
 
 
 def _cached(ds):
@@ -160,7 +184,7 @@ def _classification_source(name, data_dir):
         raise ValueError("--dataset=shapes is a segmentation dataset; use a segmentation model "
                          "(e.g. --model=unet).")
     splits, builder = _tfds(name, data_dir, target="label")
-    return splits, builder.info.features["label"].num_classes
+    return splits, tuple(builder.info.features["label"].names)
 
 
 def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0):
@@ -187,7 +211,7 @@ def _digits():
     labels = digits.target.astype("int32")
     parts = _split_indices(labels)
     return {s: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
-            for s, i in parts.items()}, 10
+            for s, i in parts.items()}, tuple(str(d) for d in digits.target_names)
 
 
 def _decodes(path):
@@ -236,7 +260,7 @@ def _folder(root):
 
     parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1))
     return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i]))
-            .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, len(class_names)
+            .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, tuple(class_names)
 
 
 def _tfds_splits(builder):
@@ -266,17 +290,17 @@ def _tfds(name, data_dir, target):
 def _segmentation_source(name, image_shape, data_dir):
     if name == "shapes":
         return {s: _shapes(n, image_shape[:2], seed=i)
-                for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, len(SHAPE_CLASSES)
+                for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, SHAPE_CLASSES
     base = name.split("/")[0].split(":")[0]
     if base not in TFDS_SEGMENTATION:
         raise ValueError(f"--dataset={name!r} has no segmentation masks; segmentation models "
                          f"train on shapes or {', '.join(TFDS_SEGMENTATION)}.")
-    key, num_classes, offset = TFDS_SEGMENTATION[base]
+    key, class_names, offset = TFDS_SEGMENTATION[base]
     splits, _ = _tfds(name, data_dir, target=key)
     splits = {s: d.map(lambda x, m: (x, tf.clip_by_value(tf.cast(m[..., 0], tf.int32) - offset,
-                                                         0, num_classes - 1)))
+                                                         0, len(class_names) - 1)))
               for s, d in splits.items()}
-    return splits, num_classes
+    return splits, class_names
 
 
 def _shapes(n, size, seed):

@@ -16,7 +16,6 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-EMBEDDED_DATASETS = ("digits", "shapes")
 
 flags.DEFINE_string("model", "lenet5", "Registered model name (see zoo.list_models()).")
 flags.DEFINE_list("model_args", [], "The model family's own arguments for zoo.build, "
@@ -66,6 +65,37 @@ flags.DEFINE_string("model_dir", None,
                     "Where outputs go (default: a new folder under runs/).")
 flags.DEFINE_bool("resume", False, "Continue the run in --model_dir after its last "
                   "completed epoch.")
+flags.DEFINE_list("export", ["saved_model", "tflite"],
+                  "After training, export best.keras into <model_dir>/export: a comma list of "
+                  "saved_model, tflite and tflite:<quantization> (none, float16, dynamic, int8; "
+                  "int8 calibrates on --dataset's training split). Empty: no export.")
+
+
+def parse_export(items):
+    """["saved_model", "tflite:int8"] -> (True, ("int8",)): the SavedModel wanted, then
+    the TFLite quantizations in order (plain "tflite" is "none")."""
+    from export import QUANTIZATIONS
+
+    saved_model, quantizations = False, []
+    for item in items:
+        kind, _, quantize = item.partition(":")
+        if item == "saved_model":
+            saved_model = True
+        elif kind == "tflite" and (quantize or "none") in QUANTIZATIONS:
+            quantizations.append(quantize or "none")
+        else:
+            raise ValueError(f"--export: {item!r} is not saved_model, tflite or "
+                             f"tflite:<{'|'.join(QUANTIZATIONS)}>.")
+    return saved_model, tuple(dict.fromkeys(quantizations))
+
+
+@flags.validator("export", message="bad --export")
+def _check_export(items):
+    try:
+        parse_export(items)
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    return True
 
 
 def parse_model_args(items):
@@ -116,21 +146,12 @@ def _check_model_args(values):
 
 @flags.validator("dataset", message="unknown dataset")
 def _check_dataset(name):
-    if name in EMBEDDED_DATASETS:
-        return True
-    if name.startswith("folder:"):
-        if not os.path.isdir(name[len("folder:"):]):
-            raise flags.ValidationError(f"--dataset={name!r}: {name[len('folder:'):]!r} is "
-                                        "not a directory (expected one sub-folder per class).")
-        return True
-    import tensorflow_datasets as tfds
+    from training import data
 
     try:
-        tfds.builder_cls(name.split("/")[0].split(":")[0])
-    except Exception:  # tfds raises its own DatasetNotFoundError
-        raise flags.ValidationError(
-            f"--dataset={name!r} is not digits, shapes, folder:/path or a tfds dataset "
-            "name (mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
+        data.check_name(name)
+    except ValueError as error:
+        raise flags.ValidationError(f"--dataset: {error}") from None
     return True
 
 

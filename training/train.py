@@ -174,7 +174,33 @@ def train(callbacks=()):
         data.splits["test"]), "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
         "model": FLAGS.model, "dataset": FLAGS.dataset}
     checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
-    return {"model_dir": run_dir, "eval": report, "model": model}
+    exported = _export(run_dir) if chief else []
+    return {"model_dir": run_dir, "eval": report, "model": model, "export": exported}
+
+
+def _export(run_dir):
+    """Exports best.keras as --export asks, checked against Keras on the test split.
+
+    One export_model call per TFLite quantization; the SavedModel comes with the first.
+    """
+    import export
+
+    saved_model, quantizations = harness_flags.parse_export(FLAGS.export)
+    jobs = [(["tflite"], quantize) for quantize in quantizations]
+    if saved_model:
+        if jobs:
+            jobs[0][0].insert(0, "saved_model")
+        else:
+            jobs = [(["saved_model"], "none")]
+    reports = []
+    for job_formats, quantize in jobs:
+        report = export.export_model(os.path.join(run_dir, "best.keras"),
+                                     os.path.join(run_dir, "export"), formats=job_formats,
+                                     quantize=quantize, representative_data=FLAGS.dataset,
+                                     name=FLAGS.model)
+        logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
+        reports.append(report)
+    return reports
 
 
 def _datasets(data, task, image_shape, multi_worker):
