@@ -17,6 +17,10 @@ from absl import app, flags
 # benchmark name: module in bench/ with run(quick) -> list of row dicts
 BENCHMARKS = {
     "throughput": "bench.throughput",
+    "pipeline": "bench.pipeline",
+    "latency": "bench.latency",
+    "accuracy": "bench.accuracy",
+    "precision": "bench.precision",
     "build": "bench.build",
 }
 

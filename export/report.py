@@ -15,30 +15,42 @@ from export import parity
 LATENCY_WARMUP = 3
 
 
-def tflite_latency_ms(flatbuffer, runs, num_threads=None):
-    """Median batch-1 latency of the TFLite model with XNNPACK (LiteRT's default)."""
+def _seconds_per_run(run, runs):
+    """Seconds of each of `runs` calls of `run`, after LATENCY_WARMUP untimed ones."""
+    for _ in range(LATENCY_WARMUP):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def tflite_latency_runs(flatbuffer, runs, num_threads=None):
+    """Batch-1 seconds per run of the TFLite model with XNNPACK (LiteRT's default)."""
     interp = parity.interpreter(flatbuffer, num_threads=num_threads)
     interp.allocate_tensors()
     (details,) = interp.get_input_details()
     interp.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
-    times = []
-    for i in range(LATENCY_WARMUP + runs):
-        start = time.perf_counter()
-        interp.invoke()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[LATENCY_WARMUP:])
+    return _seconds_per_run(interp.invoke, runs)
+
+
+def keras_latency_runs(model, runs):
+    """Batch-1 seconds per run of the Keras model as a compiled tf.function."""
+    forward = tf.function(lambda x: model(x, training=False))
+    batch = tf.zeros((1, *model.inputs[0].shape[1:]))
+    return _seconds_per_run(lambda: tf.nest.map_structure(lambda t: t.numpy(), forward(batch)), runs)
+
+
+def tflite_latency_ms(flatbuffer, runs, num_threads=None):
+    """Median batch-1 latency of the TFLite model, in ms."""
+    return 1000 * statistics.median(tflite_latency_runs(flatbuffer, runs, num_threads))
 
 
 def keras_latency_ms(model, runs):
-    """Median batch-1 latency of the Keras model as a compiled tf.function."""
-    forward = tf.function(lambda x: model(x, training=False))
-    batch = tf.zeros((1, *model.inputs[0].shape[1:]))
-    times = []
-    for i in range(LATENCY_WARMUP + runs):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), forward(batch))
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[LATENCY_WARMUP:])
+    """Median batch-1 latency of the Keras model, in ms."""
+    return 1000 * statistics.median(keras_latency_runs(model, runs))
 
 
 def environment():

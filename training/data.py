@@ -105,10 +105,11 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
     parallel = 1 if deterministic else AUTOTUNE
     if training:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    if training and augmenter is not None:
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=parallel)
     ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if training and augmenter is not None:
+        # On whole batches: one vectorised call per batch, one transform per image.
+        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=parallel)
     if training and batch_augmenter is not None:
         ds = ds.map(batch_augmenter, num_parallel_calls=parallel)
     return ds.prefetch(AUTOTUNE)

@@ -43,6 +43,7 @@ class Trainer:
         with strategy.scope():
             self.metrics = [keras.metrics.Mean(name="loss")] + _task_metrics(task, num_classes)
         self._eval_step = None
+        self._train_step = (None, None)  # (optimizer, its compiled step)
 
     # --- per-replica computations ---------------------------------------------
 
@@ -110,8 +111,14 @@ class Trainer:
             self._eval_step(images, targets)
         return self.results(prefix)
 
+    def train_step(self, optimizer):
+        """The compiled step for `optimizer`, traced once and reused across fit calls."""
+        if self._train_step[0] is not optimizer:
+            self._train_step = (optimizer, self._make_train_step(optimizer))
+        return self._train_step[1]
+
     def fit(self, train, validation, *, optimizer, epochs, initial_epoch=0, steps=None,
-            callbacks=()):
+            callbacks=(), verbose=1):
         """Trains epochs `initial_epoch` .. `epochs - 1`; returns the last epoch's logs.
 
         Raises NonFiniteLoss as soon as the loss is NaN or infinite, before
@@ -119,10 +126,11 @@ class Trainer:
         """
         model = self.model
         model.optimizer = optimizer  # saved with checkpoints; read by callbacks
-        train_step = self._make_train_step(optimizer)
+        train_step = self.train_step(optimizer)
         distributed = self.strategy.experimental_distribute_dataset(train)
         callback_list = keras.callbacks.CallbackList(
-            list(callbacks), add_progbar=True, model=model, verbose=1, epochs=epochs, steps=steps)
+            list(callbacks), add_progbar=verbose > 0, model=model, verbose=verbose, epochs=epochs,
+            steps=steps)
         model.stop_training = False
         logs = {}
         callback_list.on_train_begin()

@@ -19,6 +19,16 @@ class PublishedWeights:
     top: tuple  # (file name, md5 hash) of the file with the classifier
     notop: tuple  # the same without it
 
+    @classmethod
+    def tf_kernels(cls, base_url, name, hashes):
+        """The `<name>_weights_tf_dim_ordering_tf_kernels[_notop].h5` pair of files
+        (VGG, ResNet), or None when `hashes` (name: (md5 top, md5 notop)) has no `name`."""
+        if name not in hashes:
+            return None
+        top, notop = hashes[name]
+        stem = f"{name}_weights_tf_dim_ordering_tf_kernels"
+        return cls(base_url, (f"{stem}.h5", top), (f"{stem}_notop.h5", notop))
+
     def fetch(self, include_top, model_name):
         file_name, file_hash = self.top if include_top else self.notop
         try:

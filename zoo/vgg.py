@@ -35,14 +35,6 @@ _WEIGHT_HASHES = {
 _WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/{name}/"
 
 
-def _published(name):
-    if name not in _WEIGHT_HASHES:
-        return None
-    top, notop = _WEIGHT_HASHES[name]
-    return PublishedWeights(_WEIGHTS_URL.format(name=name),
-                            (f"{name}_weights_tf_dim_ordering_tf_kernels.h5", top),
-                            (f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5", notop))
-
 
 def _build_vgg(stage_convs, options):
     top_weights = options.weights == "imagenet" and options.include_top and not options.features_only
@@ -68,4 +60,6 @@ def _build_vgg(stage_convs, options):
 
 for _name, _config in VGGS.items():
     register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
-                   input_shape=(224, 224, 3), min_size=32, published_weights=_published(_name))
+                   input_shape=(224, 224, 3), min_size=32,
+                   published_weights=PublishedWeights.tf_kernels(
+                       _WEIGHTS_URL.format(name=_name), _name, _WEIGHT_HASHES))

@@ -1,0 +1,85 @@
+"""Input pipeline overhead: the harness's tf.data pipeline vs in-memory tensors.
+
+The same model and the harness's own training step run one epoch on (a) the
+harness's pipeline for `digits` and for a folder of real photos, with
+`--augment=flip,crop,pca`, and (b) the same prepared images as pre-made
+in-memory tensors without augmentation. Ratio = (b)'s time / (a)'s time:
+1.0 means the pipeline costs nothing; the target is >= 0.90.
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+from skimage import data as skdata
+from skimage.io import imsave
+from skimage.transform import resize
+
+import zoo
+from bench.timing import interleaved
+from training import augment, loop
+from training import data as data_lib
+
+AUGMENT = ("flip", "crop", "pca")
+MODEL = "lenet5"
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins")
+
+
+def write_photo_folder(root, per_class):
+    """A folder dataset: one class per scikit-image photo, random crops of it as images."""
+    rng = np.random.default_rng(0)
+    for name in PHOTOS:
+        photo = getattr(skdata, name)()
+        os.makedirs(os.path.join(root, name))
+        for i in range(per_class):
+            h, w = photo.shape[:2]
+            top, left = rng.integers(0, h // 3), rng.integers(0, w // 3)
+            crop = resize(photo[top:top + 2 * h // 3, left:left + 2 * w // 3], (96, 96),
+                          preserve_range=True, anti_aliasing=True).astype("uint8")
+            imsave(os.path.join(root, name, f"{i}.png"), crop, check_contrast=False)
+    return root
+
+
+def _measure(dataset_name, runs, batch_size):
+    entry = zoo.registry._entry(MODEL)
+    image_shape = entry.input_shape
+    data = data_lib.load(dataset_name, image_shape=image_shape)
+    train = data.splits["train"]
+    augmenter = augment.build_augmenter(AUGMENT, image_shape=image_shape, seed=0, value_range=(0, 1),
+                                        pca_eigen=augment.pca_eigen(data_lib.sample_images(train)))
+    piped = data_lib.batches(train, batch_size=batch_size, num_classes=data.num_classes,
+                             training=True, seed=0, augmenter=augmenter)
+    images = data_lib.sample_images(train, limit=100_000)
+    labels = np.stack([y for _, y in train.as_numpy_iterator()])
+    in_memory = tf.data.Dataset.from_tensor_slices(
+        (images, keras.ops.one_hot(labels, data.num_classes))).batch(batch_size)
+
+    model = zoo.build(MODEL, num_classes=data.num_classes)
+    trainer = loop.Trainer(model, strategy=tf.distribute.get_strategy(),
+                           task="classification", num_classes=data.num_classes)
+    optimizer = keras.optimizers.SGD(0.01)
+    optimizer.build(model.trainable_variables)
+    step = trainer.train_step(optimizer)
+
+    def epoch(dataset):
+        def run():
+            for x, y in dataset:
+                step(x, y)
+        return run
+
+    times = interleaved(runs, pipeline=epoch(piped), in_memory=epoch(in_memory))
+    return {"dataset": dataset_name.split(":")[0], "model": MODEL, "augment": ",".join(AUGMENT),
+            "images": len(images),
+            "pipeline_images_per_s": len(images) / times["pipeline"]["median"],
+            "in_memory_images_per_s": len(images) / times["in_memory"]["median"],
+            "ratio": times["in_memory"]["median"] / times["pipeline"]["median"],
+            "target": 0.90, "seconds": times}
+
+
+def run(quick):
+    runs, per_class = (2, 40) if quick else (5, 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_photo_folder(os.path.join(tmp, "photos"), per_class)
+        return [_measure("digits", runs, 32), _measure(f"folder:{folder}", runs, 32)]
