@@ -53,6 +53,18 @@ def test_batches_are_one_hot_and_shuffled_reproducibly():
     np.testing.assert_array_equal(images, again)
 
 
+def test_batches_map_pixels_to_the_model_input_range():
+    """EfficientNet rescales its own input: the harness feeds it 0-255 pixels."""
+    import zoo
+
+    digits = data.load("digits", image_shape=(32, 32, 1))
+    unit, _ = next(iter(data.batches(digits.splits["test"], batch_size=64, num_classes=10)))
+    wide, _ = next(iter(data.batches(digits.splits["test"], batch_size=64, num_classes=10,
+                                     input_range=zoo.model_info("efficientnet_b0")["input_range"])))
+    assert float(np.max(unit)) == 1.0
+    np.testing.assert_allclose(wide, unit * 255.0, rtol=1e-6)
+
+
 def test_tfds_mnist_through_mock_data_adapts_grey_to_rgb():
     with tfds.testing.mock_data(num_examples=8):
         mnist = data.load("mnist", image_shape=(32, 32, 3))

@@ -115,6 +115,13 @@ def test_resnet50_encoder_non_square_and_depth():
     assert model.get_layer("up3_upconv").input.shape == (None, 6, 4, 1024)
 
 
+def test_mobilenet_v2_encoder():
+    """The issue's own example: any zoo classifier with features_only is an encoder."""
+    model = zoo.build("unet", encoder="mobilenet_v2", input_shape=(64, 64, 3), base_filters=4)
+    assert model.output.shape == (None, 64, 64, 2)
+    assert "block_16_project" in [layer.name for layer in model.layers]
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(input_shape=(48, 48, 3)), r"encoder='resnet18' \(5 downsampling steps\) needs input height and width "
                                     r"that are multiples of 32; got 48x48.*e\.g\. 64x64"),

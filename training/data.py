@@ -100,8 +100,9 @@ def load_dataset(name, *, image_shape, split, batch_size, task="classification",
 
 
 def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter=None,
-            batch_augmenter=None, drop_remainder=False, deterministic=False):
-    """Shuffles (training), augments, one-hot encodes, batches and prefetches."""
+            batch_augmenter=None, drop_remainder=False, deterministic=False, input_range=(0.0, 1.0)):
+    """Shuffles (training), augments, one-hot encodes, batches, maps pixels from [0, 1]
+    to the model's `input_range` and prefetches."""
     parallel = 1 if deterministic else AUTOTUNE
     if training:
         ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
@@ -112,6 +113,9 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=parallel)
     if training and batch_augmenter is not None:
         ds = ds.map(batch_augmenter, num_parallel_calls=parallel)
+    low, high = input_range
+    if (low, high) != (0.0, 1.0):
+        ds = ds.map(lambda x, y: (x * (high - low) + low, y), num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 

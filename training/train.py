@@ -84,7 +84,9 @@ def _augmenters(names, task, image_shape, num_classes, seed, train_split):
             raise app.UsageError(f"--augment={','.join(moving)} would move the image but not its "
                                  "mask; segmentation accepts color and pca.")
     eigen = augment.pca_eigen(data_lib.sample_images(train_split)) if "pca" in names else None
-    return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen),
+    # The pipeline augments pixels in [0, 1]; batches() maps them to the model's range after.
+    return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
+                                    value_range=(0, 1)),
             augment.build_batch_augmenter(names, num_classes=num_classes, seed=seed))
 
 
@@ -207,7 +209,8 @@ def _datasets(data, task, image_shape, multi_worker):
     """Batched train (shuffled, augmented), validation and test datasets; train steps."""
     augmenter, batch_augmenter = _augmenters(FLAGS.augment, task, image_shape, data.num_classes,
                                              FLAGS.seed, data.splits["train"])
-    batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes)
+    batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes,
+                 input_range=zoo.registry._entry(FLAGS.model).input_range)
     # Every worker must run the same number of equal steps.
     train_ds = data_lib.batches(data.splits["train"], training=True, seed=FLAGS.seed,
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,

@@ -172,5 +172,6 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
 
 for _name, _config in EFFICIENTNETS.items():
     register_model(_name, functools.partial(_build_efficientnet, _config), paper=PAPER,
+                   input_range=(0.0, 255.0),  # Rescaling and Normalization are in the model
                    input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE,
                    published_weights=_published(_name))

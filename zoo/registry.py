@@ -29,6 +29,7 @@ class ModelEntry:
     input_shape: tuple
     num_classes: int
     min_size: int
+    input_range: tuple
     task: str
     published_weights: object  # zoo.options.PublishedWeights or None
     loss_weights: tuple | None
@@ -40,12 +41,14 @@ class ModelEntry:
 
 
 def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
-                   task="classification", published_weights=None, loss_weights=None):
+                   input_range=(0.0, 1.0), task="classification", published_weights=None,
+                   loss_weights=None):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
     caller gives none; inputs smaller than `min_size` are refused before any
-    layer is built; `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
+    layer is built; `input_range` is the pixel range the model expects (0-255
+    for models that rescale their own input, as EfficientNet); `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
     training harness how to weigh a multi-output model's losses.
     """
 
@@ -54,7 +57,7 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             raise ValueError(f"A model named {name!r} is already registered.")
         _MODELS[name] = ModelEntry(
             name=name, builder=fn, paper=paper, input_shape=tuple(input_shape),
-            num_classes=num_classes, min_size=min_size, task=task, published_weights=published_weights,
+            num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task, published_weights=published_weights,
             loss_weights=tuple(loss_weights) if loss_weights else None)
         return fn
 
@@ -112,6 +115,7 @@ def model_info(name):
         "input_shape": entry.input_shape,
         "num_classes": entry.num_classes,
         "min_size": entry.min_size,
+        "input_range": entry.input_range,
         "params": model.count_params(),
         "trainable_params": sum(math.prod(w.shape) for w in model.trainable_weights),
         "flops": count_flops(model),
