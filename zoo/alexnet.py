@@ -57,10 +57,7 @@ def _build_alexnet(config, options, *, groups=2):
         if pool:
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
             features.append(x)
-    head = functools.partial(zl.dense_head, num_classes=options.num_classes,
-                             hidden=(("fc6", FC_UNITS), ("fc7", FC_UNITS)),
-                             dropout=options.dropout_or(0.5),
-                             classifier_activation=options.classifier_activation)
+    head = options.dense_head((("fc6", FC_UNITS), ("fc7", FC_UNITS)), default_dropout=0.5)
     return options.finish(inputs, x, features, head=head)
 
 

@@ -66,10 +66,7 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
         if pool_name:
             x = pool_layer(2, strides=2, name=pool_name)(x)
             features.append(x)
-    head = functools.partial(zl.dense_head, num_classes=options.num_classes,
-                             hidden=(("f6", F6_UNITS),), activation=activation,
-                             dropout=options.dropout_or(0.0),
-                             classifier_activation=options.classifier_activation)
+    head = options.dense_head((("f6", F6_UNITS),), default_dropout=0.0, activation=activation)
     return options.finish(inputs, x, features, head=head)
 
 

@@ -2,6 +2,7 @@
 every builder ends with: the head, `features_only`, and weight loading."""
 
 import dataclasses
+import functools
 import os
 
 import keras
@@ -130,6 +131,13 @@ class BuildOptions:
             return zl.classifier_head(x, self.num_classes, dropout=self.dropout_or(default_dropout),
                                       activation=self.classifier_activation)
         return zl.global_pool(x, self.pooling)
+
+    def dense_head(self, hidden, *, default_dropout, activation="relu"):
+        """The head of LeNet-5, AlexNet and VGG for `finish`: flatten, the fully
+        connected layers `hidden` = ((name, units), ...) with dropout, then logits."""
+        return functools.partial(zl.dense_head, num_classes=self.num_classes, hidden=hidden,
+                                 activation=activation, dropout=self.dropout_or(default_dropout),
+                                 classifier_activation=self.classifier_activation)
 
     def finish(self, inputs, x, features=(), head=None, default_dropout=0.0):
         """The model: weights loaded into the full graph; feature maps if asked.

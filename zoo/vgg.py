@@ -51,10 +51,7 @@ def _build_vgg(stage_convs, options):
                                suffixes=("", "", "_relu"), name=f"block{stage}_conv{index}")
         x = layers.MaxPooling2D(2, strides=2, name=f"block{stage}_pool")(x)
         features.append(x)
-    head = functools.partial(zl.dense_head, num_classes=options.num_classes,
-                             hidden=(("fc1", FC_UNITS), ("fc2", FC_UNITS)),
-                             dropout=options.dropout_or(0.5),
-                             classifier_activation=options.classifier_activation)
+    head = options.dense_head((("fc1", FC_UNITS), ("fc2", FC_UNITS)), default_dropout=0.5)
     return options.finish(inputs, x, features, head=head)
 
 
