@@ -68,7 +68,30 @@ def load_model(spec, input_shape=None, num_classes=None):
         except (ValueError, TypeError) as error:
             raise ExportError(str(error)) from error
         input_shape = None  # the build used it
-    return inference_model(model, input_shape)
+    return inference_model(float32_model(model), input_shape)
+
+
+def _float32_policies(config):
+    """`config` with every dtype policy (mixed_bfloat16, mixed_float16, ...) made float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {key: _float32_policies(value) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(value) for value in config]
+    return config
+
+
+def float32_model(model):
+    """The model in float32: a mixed-precision model (as `--mixed_precision` trains)
+    rebuilt with float32 layers and the same weights, since TFLite kernels for
+    bfloat16 ops exist only as Flex ops. Variables are float32 under mixed
+    precision already, so the weights copy exactly."""
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    rebuilt = model.__class__.from_config(_float32_policies(model.get_config()))
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
 
 
 def _is_aux(tensor):

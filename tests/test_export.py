@@ -268,6 +268,18 @@ def test_side_branches_dropped_per_pixel_and_feature_outputs_kept(tmp_path):
         np.testing.assert_allclose(g, e, atol=1e-6)
 
 
+def test_mixed_precision_model_exports_in_float32_without_flex(tmp_path):
+    """The harness may train under mixed_bfloat16; TFLite has bf16 ops only as Flex."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = zoo.build("lenet5")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    result = export.export_model(model, tmp_path, formats="tflite", latency_runs=0)
+    assert result["tflite"]["flex"]["ops"] == []
+    assert result["tflite"]["parity"]["passed"]
+
+
 def test_zoo_model_side_branches_are_not_exported(tmp_path):
     model = zoo.build("googlenet", input_shape=(96, 96, 3), num_classes=10, aux_logits=True)
     assert len(model.outputs) == 3
