@@ -14,6 +14,8 @@ import time
 
 from absl import app, flags
 
+from bench.tables import format_table
+
 # benchmark name: module in bench/ with run(quick) -> list of row dicts
 BENCHMARKS = {
     "throughput": "bench.throughput",
@@ -39,15 +41,6 @@ flags.register_validator("only", _validate_only,
                          message=f"--only takes names from: {', '.join(BENCHMARKS)}.")
 
 
-def format_table(rows):
-    """Rows of scalars as an aligned text table (nested figures are left to the JSON)."""
-    columns = [k for k in rows[0] if not isinstance(rows[0][k], dict)] if rows else []
-    cell = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
-    table = [columns] + [[cell(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join("  ".join(v.rjust(w) for v, w in zip(line, widths)) for line in table)
-
-
 def write_json(path, payload):
     """Atomic write: a temporary file in the same folder, then a rename."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -69,6 +62,12 @@ def main(argv):
     names = ONLY.value or list(BENCHMARKS)
     results = {"quick": FLAGS.value, "versions": _versions(),
                "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
+    if ONLY.value and os.path.exists(OUTPUT.value):
+        # --only refreshes those benchmarks and keeps the others' figures.
+        with open(OUTPUT.value) as f:
+            previous = json.load(f)
+        if previous.get("quick") == FLAGS.value:
+            results["benchmarks"] = previous["benchmarks"]
     for name in names:
         start = time.perf_counter()
         rows = importlib.import_module(BENCHMARKS[name]).run(FLAGS.value)

@@ -11,16 +11,11 @@ import re
 import sys
 
 import zoo
+from bench.tables import markdown_table, scalar_columns
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
-
-
-def markdown_table(columns, rows):
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _cell(value):
@@ -47,7 +42,7 @@ def bench_tables(results):
     for name, rows in results["benchmarks"].items():
         if not rows:
             continue
-        columns = [k for k in rows[0] if not isinstance(rows[0][k], dict)]
+        columns = scalar_columns(rows)
         parts.append(f"**{name}**\n\n" + markdown_table(
             columns, [[_cell(row.get(c, "")) for c in columns] for row in rows]))
     return "\n\n".join(parts)
