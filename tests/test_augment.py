@@ -67,6 +67,29 @@ def test_pad_crop_cuts_a_window_of_the_zero_padded_image():
                    for r in range(9) for c in range(9))
 
 
+def test_pad_crop_fill_modes_fill_the_border_as_named():
+    images = photos(SIZE)
+    padded = {"reflect": np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)], mode="symmetric"),
+              "wrap": np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)], mode="wrap"),
+              "nearest": np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)], mode="edge")}
+    for mode, source in padded.items():
+        out = augment.RandomPadCrop(padding=4, fill_mode=mode, seed=2)(images).numpy()
+        for image, window in zip(source, out):
+            assert any(np.array_equal(image[r:r + SIZE, c:c + SIZE], window)
+                       for r in range(9) for c in range(9)), mode
+    with pytest.raises(ValueError, match="fill_mode='symmetric'.*constant, reflect, wrap, nearest"):
+        augment.RandomPadCrop(fill_mode="symmetric")
+
+
+def test_flip_mirrors_some_images_and_keeps_the_others():
+    images = np.concatenate([photos(SIZE)] * 4)
+    out = augment.HorizontalFlip(seed=0)(images).numpy()
+    mirrored = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)]
+    kept = [np.array_equal(o, i) for o, i in zip(out, images)]
+    assert all(m or k for m, k in zip(mirrored, kept))
+    assert 0 < sum(mirrored) < len(images)
+
+
 def test_resized_crop_of_the_whole_image_is_the_image():
     images = photos(SIZE)
     whole = augment.RandomResizedCrop(scale=(1.0, 1.0), ratio=(1.0, 1.0), seed=1)(images)
