@@ -8,7 +8,11 @@ from ai_edge_litert.interpreter import Interpreter
 from export.errors import ParityError
 from export.saved_model import output_keys
 
-# Absolute tolerance on the raw outputs (logits) for the float conversions.
+# Tolerance on the raw outputs (logits) for the float conversions, relative to
+# their scale: max |TFLite - Keras| <= ATOL * max(1, max |Keras output|).
+# Float32 rounding grows with the size of the values summed, so a fixed
+# absolute bound fails models with large logits (ResNet-18 after one epoch:
+# 3.7e-4 on logits of ~100, a relative 4e-6).
 ATOL = {"none": 1e-4, "float16": 1e-2}
 DEFAULT_THRESHOLD = 0.98
 _CHUNK = 64
@@ -60,7 +64,8 @@ def run_tflite(flatbuffer, images):
 def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
     """Parity figures per output and overall; raises ParityError on failure.
 
-    float32/float16: max |TFLite - Keras| within ATOL. dynamic/int8: share of
+    float32/float16: max |TFLite - Keras| within ATOL times the outputs' scale,
+    max(1, max |Keras|). dynamic/int8: share of
     positions (images, or pixels for per-pixel outputs) whose arg-max class
     agrees, at least `threshold`; the mean absolute error is reported too.
     """
@@ -69,19 +74,21 @@ def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
         error = np.abs(g.astype("float64") - e)
         agreement = float(np.mean(np.argmax(g, -1) == np.argmax(e, -1)))
         outputs.append({"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean()),
-                        "top1_agreement": agreement})
+                        "top1_agreement": agreement,
+                        "tolerance": ATOL.get(quantize, 0.0) * max(1.0, float(np.abs(e).max()))})
     if quantize in ATOL:
         rule = {"atol": ATOL[quantize]}
-        passed = all(o["max_abs_error"] <= ATOL[quantize] for o in outputs)
+        passed = all(o["max_abs_error"] <= o["tolerance"] for o in outputs)
     else:
         rule = {"top1_threshold": threshold}
         passed = all(o["top1_agreement"] >= threshold for o in outputs)
     result = {"checked": True, "quantize": quantize, "samples": len(expected[0]), **rule,
               "outputs": outputs, "passed": passed and len(expected) == len(got)}
     if not result["passed"]:
-        worst = max(outputs, key=lambda o: o["max_abs_error"]) if quantize in ATOL \
-            else min(outputs, key=lambda o: o["top1_agreement"])
-        detail = (f"max abs error {worst['max_abs_error']:.3g} > atol {ATOL[quantize]}"
+        worst = max(outputs, key=lambda o: o["max_abs_error"] / o["tolerance"]) \
+            if quantize in ATOL else min(outputs, key=lambda o: o["top1_agreement"])
+        detail = (f"max abs error {worst['max_abs_error']:.3g} > {worst['tolerance']:.3g} "
+                  f"(atol {ATOL[quantize]} x max(1, max |Keras output|))"
                   if quantize in ATOL else
                   f"top-1 agreement {worst['top1_agreement']:.4f} < threshold {threshold} "
                   f"(mean abs error {worst['mean_abs_error']:.3g})")

@@ -397,3 +397,15 @@ def test_saved_model_with_unknown_size_needs_input_shape(tmp_path):
                                  latency_runs=0)
     assert result["metadata"]["input"]["shape"] == [1, 12, 12, 3] and result["tflite"]["parity"]["passed"]
     assert not (tmp_path / "none").exists()
+
+
+def test_float_parity_tolerance_scales_with_the_logits():
+    """Float32 rounding grows with the values: 4e-4 on logits of ~100 is a relative 4e-6."""
+    rng = np.random.default_rng(0)
+    small = rng.normal(size=(8, 5))
+    large = 100 * small / np.abs(small).max()
+    assert parity.compare([large], [large + 4e-4], "none")["passed"]
+    with pytest.raises(export.ParityError, match=r"max abs error 0.0004 > 0.0001 \(atol 0.0001 x"):
+        parity.compare([small / np.abs(small).max()], [small / np.abs(small).max() + 4e-4], "none")
+    with pytest.raises(export.ParityError):
+        parity.compare([large], [large + 2e-2], "none")
