@@ -2,10 +2,13 @@
 a folder of class sub-folders, or any tfds name.
 
 Every source gives unbatched (image, target) splits "train", "validation" and
-"test"; images are float32 in [0, 1], resized to the model's input and adapted
-to its channels (grey <-> RGB); targets are class indices, or per-pixel class
-masks for segmentation. `batches` then shuffles, augments, one-hot encodes,
-batches and prefetches.
+"test"; images are resized to the model's input and adapted to its channels
+(grey <-> RGB), and cached in memory: as uint8 when the source is 8-bit (4x
+smaller), float32 in [0, 1] otherwise. Targets are class indices, or per-pixel
+class masks for segmentation. `batches` then shuffles and batches them, and
+does everything else once per batch: pixels to [0, 1], augmentation, one-hot
+targets, the model's input range. Per-element work is what made the pipeline
+slow: one function call per image costs more than the op it runs.
 """
 
 import concurrent.futures
@@ -31,15 +34,24 @@ SHAPES_SPLIT_SIZES = {"train": 256, "validation": 64, "test": 64}
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    """Prepared, cached, unbatched splits and what the model needs to know about them."""
+    """Prepared, cached, unbatched splits and what the model needs to know about them.
 
-    splits: dict
+    `cached`: split name -> the cached dataset (uint8 or float32 images), the
+    input of `batches`. `splits`: the same with float32 images in [0, 1].
+    """
+
+    cached: dict
     class_names: tuple
     task: str
 
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    @property
+    def splits(self):
+        return {s: ds.map(lambda x, y: (to_unit(x), y), num_parallel_calls=AUTOTUNE)
+                for s, ds in self.cached.items()}
 
 
 def load(name, *, image_shape, task="classification", data_dir=None, classes=()):
@@ -59,8 +71,8 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=())
         raise ValueError(f"Unknown task {task!r}; the harness trains classification and "
                          "segmentation.")
     prepare = _preparer(image_shape, task)
-    splits = {s: _cached(raw[s].map(prepare, num_parallel_calls=AUTOTUNE)) for s in SPLITS}
-    return Data(splits=splits, class_names=tuple(class_names), task=task)
+    cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
+    return Data(cached=cached, class_names=tuple(class_names), task=task)
 
 
 def check_name(name):
@@ -81,12 +93,11 @@ def check_name(name):
                          "(mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
 
 
-def _cached(ds):
-    """Cached in memory; 8-bit sources as uint8 (4x smaller), floats in [0, 1] after."""
-    ds = ds.cache()
-    if ds.element_spec[0].dtype == tf.uint8:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y), num_parallel_calls=AUTOTUNE)
-    return ds
+def to_unit(images):
+    """Cached images as float32 in [0, 1] (uint8 ones divided by 255)."""
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    return images
 
 
 def load_dataset(name, *, image_shape, split, batch_size, task="classification", data_dir=None,
@@ -96,26 +107,39 @@ def load_dataset(name, *, image_shape, split, batch_size, task="classification",
     For evaluation and export (representative data for quantization, held-out checks).
     """
     data = load(name, image_shape=image_shape, task=task, data_dir=data_dir, classes=classes)
-    return batches(data.splits[split], batch_size=batch_size, num_classes=data.num_classes)
+    return batches(data.cached[split], batch_size=batch_size, num_classes=data.num_classes)
 
 
 def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter=None,
-            batch_augmenter=None, drop_remainder=False, deterministic=False, input_range=(0.0, 1.0)):
-    """Shuffles (training), augments, one-hot encodes, batches, maps pixels from [0, 1]
-    to the model's `input_range` and prefetches."""
-    parallel = 1 if deterministic else AUTOTUNE
-    if training:
-        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if training and augmenter is not None:
-        # On whole batches: one vectorised call per batch, one transform per image.
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=parallel)
-    if training and batch_augmenter is not None:
-        ds = ds.map(batch_augmenter, num_parallel_calls=parallel)
+            batch_augmenter=None, deterministic=False, input_range=(0.0, 1.0)):
+    """Batches of (images, one-hot targets) from `ds` (uint8 or [0, 1] float images).
+
+    Training batches are shuffled, augmented and repeat forever: the harness
+    keeps one iterator for the whole run and takes an epoch's steps from it,
+    because each new iterator re-instantiates the pipeline's functions (tens
+    of milliseconds, more than an epoch of LeNet-5 on a small folder). Per
+    batch: pixels to [0, 1], augmentation (training), one-hot targets, pixels
+    to the model's `input_range`.
+    """
     low, high = input_range
-    if (low, high) != (0.0, 1.0):
-        ds = ds.map(lambda x, y: (x * (high - low) + low, y), num_parallel_calls=AUTOTUNE)
+
+    def finish(images, targets):
+        images = to_unit(images)
+        targets = tf.one_hot(targets, num_classes)
+        if training and augmenter is not None:
+            images = augmenter(images, training=True)  # vectorised, one transform per image
+        if training and batch_augmenter is not None:
+            images, targets = batch_augmenter(images, targets)
+        if (low, high) != (0.0, 1.0):
+            images = images * (high - low) + low
+        return images, targets
+
+    stateful = training and (augmenter is not None or batch_augmenter is not None)
+    if training:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size)
+    # Augmenters draw from a random state: one call at a time when it must repeat.
+    ds = ds.map(finish, num_parallel_calls=1 if deterministic and stateful else AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 
@@ -126,8 +150,10 @@ def count(ds):
 
 
 def sample_images(ds, limit=2000):
-    """Up to `limit` prepared images as one numpy array (for PCA colour statistics)."""
-    return np.stack([x for x, _ in ds.take(limit).as_numpy_iterator()])
+    """Up to `limit` images of `ds` (cached or float) as one float32 array in [0, 1]
+    (for PCA colour statistics)."""
+    images = np.stack([x for x, _ in ds.take(limit).as_numpy_iterator()])
+    return images.astype("float32") / 255.0 if images.dtype == np.uint8 else images
 
 
 # --- preparation --------------------------------------------------------------

@@ -117,9 +117,11 @@ class Trainer:
             self._train_step = (optimizer, self._make_train_step(optimizer))
         return self._train_step[1]
 
-    def fit(self, train, validation, *, optimizer, epochs, initial_epoch=0, steps=None,
-            callbacks=(), verbose=1):
-        """Trains epochs `initial_epoch` .. `epochs - 1`; returns the last epoch's logs.
+    def fit(self, train, validation, *, optimizer, epochs, steps, initial_epoch=0, callbacks=(),
+            verbose=1):
+        """Trains epochs `initial_epoch` .. `epochs - 1` of `steps` batches each, all
+        drawn from one iterator over `train` (repeating batches, as
+        `data.batches(training=True)` gives); returns the last epoch's logs.
 
         Raises NonFiniteLoss as soon as the loss is NaN or infinite, before
         the epoch's callbacks run, so the last checkpoint stays the last good one.
@@ -127,7 +129,7 @@ class Trainer:
         model = self.model
         model.optimizer = optimizer  # saved with checkpoints; read by callbacks
         train_step = self.train_step(optimizer)
-        distributed = self.strategy.experimental_distribute_dataset(train)
+        batches = iter(self.strategy.experimental_distribute_dataset(train))
         callback_list = keras.callbacks.CallbackList(
             list(callbacks), add_progbar=verbose > 0, model=model, verbose=verbose, epochs=epochs,
             steps=steps)
@@ -137,7 +139,8 @@ class Trainer:
         for epoch in range(initial_epoch, epochs):
             self._reset()
             callback_list.on_epoch_begin(epoch)
-            for step, (images, targets) in enumerate(distributed):
+            for step in range(steps):
+                images, targets = next(batches)
                 callback_list.on_train_batch_begin(step)
                 train_step(images, targets)
                 logs = self.results()

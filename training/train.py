@@ -151,7 +151,7 @@ def train(callbacks=()):
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds, steps = _datasets(data, entry.task, image_shape, multi_worker)
+    train_ds, val_ds, test_ds, steps = _datasets(data, entry.task, image_shape)
     trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=FLAGS.label_smoothing)
@@ -173,7 +173,7 @@ def train(callbacks=()):
             outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"))
 
     report = {**_evaluate_best(trainer, test_ds, run_dir), "examples": data_lib.count(
-        data.splits["test"]), "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
+        data.cached["test"]), "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
         "model": FLAGS.model, "dataset": FLAGS.dataset}
     checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
     exported = _export(run_dir) if chief else []
@@ -205,21 +205,20 @@ def _export(run_dir):
     return reports
 
 
-def _datasets(data, task, image_shape, multi_worker):
-    """Batched train (shuffled, augmented), validation and test datasets; train steps."""
+def _datasets(data, task, image_shape):
+    """Batched train (shuffled, augmented, repeating), validation and test datasets,
+    and the train steps per epoch."""
     augmenter, batch_augmenter = _augmenters(FLAGS.augment, task, image_shape, data.num_classes,
-                                             FLAGS.seed, data.splits["train"])
+                                             FLAGS.seed, data.cached["train"])
     batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes,
                  input_range=zoo.registry._entry(FLAGS.model).input_range)
-    # Every worker must run the same number of equal steps.
-    train_ds = data_lib.batches(data.splits["train"], training=True, seed=FLAGS.seed,
+    # Repeating, so every batch is full and every worker runs the same steps.
+    train_ds = data_lib.batches(data.cached["train"], training=True, seed=FLAGS.seed,
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,
-                                drop_remainder=multi_worker, deterministic=FLAGS.deterministic,
-                                **batch)
-    examples = data_lib.count(data.splits["train"])  # cheap: counts the cached split
-    steps = examples // FLAGS.batch_size if multi_worker else math.ceil(examples / FLAGS.batch_size)
-    return (train_ds, data_lib.batches(data.splits["validation"], **batch),
-            data_lib.batches(data.splits["test"], **batch), steps)
+                                deterministic=FLAGS.deterministic, **batch)
+    steps = math.ceil(data_lib.count(data.cached["train"]) / FLAGS.batch_size)
+    return (train_ds, data_lib.batches(data.cached["validation"], **batch),
+            data_lib.batches(data.cached["test"], **batch), steps)
 
 
 def _fit_phases(trainer, train_ds, val_ds, *, steps, head, run_dir, state, callbacks):
