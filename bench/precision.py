@@ -57,7 +57,7 @@ def _digits_accuracy(policy, epochs):
 
 
 def run(quick):
-    size, batch_size, steps, runs = (32, 8, 2, 2) if quick else (96, 32, 8, 7)
+    size, batch_size, steps, runs = (32, 8, 2, 2) if quick else (96, 32, 8, 11)
     shape = (size, size, 3)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (batch_size * steps, *shape)).astype("float32")

@@ -151,6 +151,18 @@ def test_auto_precision_picks_a_supported_policy_by_timing(caplog):
     assert precision.choose("mixed_bfloat16", None, (32, 32, 1), 8) == "mixed_bfloat16"
 
 
+@pytest.mark.parametrize("mixed_share, expected", [(0.8, "mixed_bfloat16"), (0.95, "float32"),
+                                                   (1.2, "float32")])
+def test_auto_precision_leaves_float32_only_for_a_clearly_faster_policy(
+        monkeypatch, mixed_share, expected):
+    from training import precision
+
+    monkeypatch.setattr(precision, "supported_policies", lambda: ["float32", "mixed_bfloat16"])
+    monkeypatch.setattr(precision, "step_times", lambda build, policies, *args: {
+        "float32": 0.1, "mixed_bfloat16": 0.1 * mixed_share})
+    assert precision.choose("auto", None, (32, 32, 1), 8) == expected
+
+
 def test_console_script_points_at_the_harness():
     import configparser
     import importlib
