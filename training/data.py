@@ -152,8 +152,7 @@ def count(ds):
 def sample_images(ds, limit=2000):
     """Up to `limit` images of `ds` (cached or float) as one float32 array in [0, 1]
     (for PCA colour statistics)."""
-    images = np.stack([x for x, _ in ds.take(limit).as_numpy_iterator()])
-    return images.astype("float32") / 255.0 if images.dtype == np.uint8 else images
+    return np.stack(list(ds.take(limit).map(lambda x, _: to_unit(x)).as_numpy_iterator()))
 
 
 # --- preparation --------------------------------------------------------------
