@@ -19,6 +19,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from training.errors import DataError
+
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
 EMBEDDED_DATASETS = ("digits", "shapes")
@@ -43,6 +45,7 @@ class Data:
     cached: dict
     class_names: tuple
     task: str
+    sizes: dict  # split name -> number of examples
 
     @property
     def num_classes(self):
@@ -54,34 +57,47 @@ class Data:
                 for s, ds in self.cached.items()}
 
 
-def load(name, *, image_shape, task="classification", data_dir=None, classes=()):
-    """The three prepared splits of dataset `name` for a model with input `image_shape`."""
+def load(name, *, image_shape, task="classification", data_dir=None, classes=(), download=True):
+    """The three prepared splits of dataset `name` for a model with input `image_shape`.
+
+    `download=False` refuses a tfds dataset that is not prepared in `data_dir`
+    at once, instead of letting tfds try to fetch it.
+    """
     check_name(name)
     if task == "segmentation":
         if classes:
-            raise ValueError("--classes selects classification labels; segmentation keeps "
+            raise DataError("--classes selects classification labels; segmentation keeps "
                              "every mask class.")
-        raw, class_names = _segmentation_source(name, image_shape, data_dir)
+        raw, class_names = _segmentation_source(name, image_shape, data_dir, download)
     elif task == "classification":
-        raw, class_names = _classification_source(name, data_dir)
+        raw, class_names = _classification_source(name, data_dir, download)
         if classes:
             raw = {s: _keep_classes(d, classes, len(class_names)) for s, d in raw.items()}
             class_names = tuple(class_names[int(c)] for c in classes)
     else:
-        raise ValueError(f"Unknown task {task!r}; the harness trains classification and "
+        raise DataError(f"Unknown task {task!r}; the harness trains classification and "
                          "segmentation.")
+    if task == "classification" and len(class_names) < 2:
+        raise DataError(f"--dataset={name!r} has {len(class_names)} class(es) after --classes; "
+                        "a classifier needs at least 2.")
     prepare = _preparer(image_shape, task)
     cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
-    return Data(cached=cached, class_names=tuple(class_names), task=task)
+    sizes = {s: count(ds) for s, ds in cached.items()}  # one pass, which also fills the cache
+    empty = [s for s, n in sizes.items() if not n]
+    if empty:
+        raise DataError(f"--dataset={name!r}: the {' and '.join(empty)} split(s) hold no images "
+                        f"({', '.join(f'{s} {n}' for s, n in sizes.items())}); training needs "
+                        "at least one image in each of train, validation and test.")
+    return Data(cached=cached, class_names=tuple(class_names), task=task, sizes=sizes)
 
 
 def check_name(name):
-    """Raises ValueError unless `name` is a dataset this module can load."""
+    """Raises DataError unless `name` is a dataset this module can load."""
     if name in EMBEDDED_DATASETS:
         return
     if name.startswith("folder:"):
         if not os.path.isdir(name[len("folder:"):]):
-            raise ValueError(f"{name!r}: {name[len('folder:'):]!r} is not a directory "
+            raise DataError(f"{name!r}: {name[len('folder:'):]!r} is not a directory "
                              "(expected one sub-folder per class).")
         return
     import tensorflow_datasets as tfds
@@ -89,7 +105,7 @@ def check_name(name):
     try:
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except Exception:  # tfds raises its own DatasetNotFoundError
-        raise ValueError(f"{name!r} is not digits, shapes, folder:/path or a tfds dataset name "
+        raise DataError(f"{name!r} is not digits, shapes, folder:/path or a tfds dataset name "
                          "(mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
 
 
@@ -187,7 +203,7 @@ def _adapt_channels(image, channels):
         return tf.image.rgb_to_grayscale(image)
     if have == channels:
         return image
-    raise ValueError(f"Cannot adapt {have}-channel images to a {channels}-channel model input.")
+    raise DataError(f"Cannot adapt {have}-channel images to a {channels}-channel model input.")
 
 
 def _keep_classes(ds, classes, num_classes):
@@ -195,7 +211,7 @@ def _keep_classes(ds, classes, num_classes):
     classes = [int(c) for c in classes]
     bad = [c for c in classes if c >= num_classes]
     if bad:
-        raise ValueError(f"--classes {bad} out of range: the dataset has {num_classes} classes.")
+        raise DataError(f"--classes {bad} out of range: the dataset has {num_classes} classes.")
     table = np.full(num_classes, -1, np.int32)
     table[classes] = np.arange(len(classes))
     table = tf.constant(table)
@@ -205,26 +221,36 @@ def _keep_classes(ds, classes, num_classes):
 
 # --- classification sources ----------------------------------------------------
 
-def _classification_source(name, data_dir):
+def _classification_source(name, data_dir, download):
     if name == "digits":
         return _digits()
     if name.startswith("folder:"):
         return _folder(name[len("folder:"):])
     if name == "shapes":
-        raise ValueError("--dataset=shapes is a segmentation dataset; use a segmentation model "
+        raise DataError("--dataset=shapes is a segmentation dataset; use a segmentation model "
                          "(e.g. --model=unet).")
-    splits, builder = _tfds(name, data_dir, target="label")
+    splits, builder = _tfds(name, data_dir, target="label", download=download)
     return splits, tuple(builder.info.features["label"].names)
 
 
-def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0):
-    """A fixed stratified split: per class, shuffled with `seed`, cut by `fractions`."""
+# Every split must hold at least one image of each class: a class needs this many.
+MIN_PER_CLASS = len(SPLITS)
+
+
+def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0, class_names=None):
+    """A fixed stratified split: per class, shuffled with `seed`, cut by `fractions`,
+    with at least one image of each class in every split (tiny folders would
+    otherwise round their validation and test splits to nothing)."""
     rng = np.random.default_rng(seed)
     parts = {s: [] for s in SPLITS}
     for label in np.unique(labels):
         index = rng.permutation(np.flatnonzero(labels == label))
-        n_val = int(round(fractions[1] * len(index)))
-        n_test = int(round(fractions[2] * len(index)))
+        if len(index) < MIN_PER_CLASS:
+            shown = class_names[label] if class_names else label
+            raise DataError(f"class {shown!r} has {len(index)} image(s); each class needs at "
+                            f"least {MIN_PER_CLASS} (one each for training, validation and test).")
+        n_val = max(1, int(round(fractions[1] * len(index))))
+        n_test = max(1, int(round(fractions[2] * len(index))))
         n_train = len(index) - n_val - n_test
         parts["train"].append(index[:n_train])
         parts["validation"].append(index[n_train:n_train + n_val])
@@ -257,7 +283,7 @@ def _folder(root):
     """Images in one sub-folder per class; unreadable files are counted, logged and skipped."""
     class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not class_names:
-        raise ValueError(f"--dataset=folder:{root}: no class sub-folders found.")
+        raise DataError(f"--dataset=folder:{root}: no class sub-folders found.")
     files, labels, other = [], [], []
     for label, class_name in enumerate(class_names):
         for entry in sorted(os.scandir(os.path.join(root, class_name)), key=lambda e: e.name):
@@ -279,8 +305,18 @@ def _folder(root):
                         "decoded: %s", root, len(corrupt), len(files), corrupt[:10])
     files = np.array([f for f, ok in zip(files, readable) if ok])
     labels = np.array([y for y, ok in zip(labels, readable) if ok], dtype="int32")
-    if not len(files):
-        raise ValueError(f"--dataset=folder:{root}: no readable images.")
+    empty = [c for i, c in enumerate(class_names) if not np.any(labels == i)]
+    if empty:
+        logging.warning("folder:%s: left out %d class folder(s) with no readable images: %s",
+                        root, len(empty), ", ".join(empty))
+        kept = [i for i, c in enumerate(class_names) if c not in empty]
+        relabel = np.full(len(class_names), -1, "int32")
+        relabel[kept] = np.arange(len(kept))
+        labels, class_names = relabel[labels], [class_names[i] for i in kept]
+    if len(class_names) < 2:
+        raise DataError(f"--dataset=folder:{root}: found {len(class_names)} class folder(s) with "
+                        f"readable images ({', '.join(class_names) or 'none'}); a classifier "
+                        "needs at least 2, one sub-folder of images per class.")
     logging.info("folder:%s: %d images in %d classes (%s)", root, len(files), len(class_names),
                  ", ".join(class_names))
 
@@ -288,7 +324,10 @@ def _folder(root):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         return tf.ensure_shape(image, (None, None, 3)), label
 
-    parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1))
+    try:
+        parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1), class_names=class_names)
+    except DataError as error:
+        raise DataError(f"--dataset=folder:{root}: {error}") from None
     return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i]))
             .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, tuple(class_names)
 
@@ -304,29 +343,47 @@ def _tfds_splits(builder):
     return {"train": "train[:80%]", "validation": "train[80%:90%]", "test": "train[90%:]"}
 
 
-def _tfds(name, data_dir, target):
+def _tfds(name, data_dir, target, download=True):
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(name, data_dir=data_dir)
-    splits = {}
-    for split, tfds_split in _tfds_splits(builder).items():
-        ds = tfds.load(name, split=tfds_split, data_dir=data_dir, shuffle_files=False)
-        splits[split] = ds.map(lambda e: (e["image"], e[target]), num_parallel_calls=AUTOTUNE)
+    tfds_splits = _tfds_splits(builder)
+    try:
+        raw = {s: builder.as_dataset(split=t, shuffle_files=False) for s, t in tfds_splits.items()}
+    except AssertionError:  # tfds's word for "not prepared in data_dir"
+        if not download:
+            raise DataError(_not_prepared(name, builder.data_dir, "--nodownload")) from None
+        try:
+            builder.download_and_prepare()
+        except ImportError:
+            raise  # a broken install, not a missing dataset: keep the traceback
+        except Exception as error:  # offline: requests, tfds and OS errors alike
+            raise DataError(_not_prepared(
+                name, builder.data_dir, f"the download failed: {type(error).__name__}")) from error
+        raw = {s: builder.as_dataset(split=t, shuffle_files=False) for s, t in tfds_splits.items()}
+    splits = {s: ds.map(lambda e: (e["image"], e[target]), num_parallel_calls=AUTOTUNE)
+              for s, ds in raw.items()}
     return splits, builder
+
+
+def _not_prepared(name, data_dir, why):
+    return (f"tfds dataset {name!r} is not prepared in {data_dir} ({why}). Prepare it where the "
+            f"network allows (`tfds build {name.split(':')[0]} --data_dir=DIR`), copy DIR here "
+            "and pass --data_dir=DIR.")
 
 
 # --- segmentation sources ------------------------------------------------------
 
-def _segmentation_source(name, image_shape, data_dir):
+def _segmentation_source(name, image_shape, data_dir, download):
     if name == "shapes":
         return {s: _shapes(n, image_shape[:2], seed=i)
                 for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, SHAPE_CLASSES
     base = name.split("/")[0].split(":")[0]
     if base not in TFDS_SEGMENTATION:
-        raise ValueError(f"--dataset={name!r} has no segmentation masks; segmentation models "
+        raise DataError(f"--dataset={name!r} has no segmentation masks; segmentation models "
                          f"train on shapes or {', '.join(TFDS_SEGMENTATION)}.")
     key, class_names, offset = TFDS_SEGMENTATION[base]
-    splits, _ = _tfds(name, data_dir, target=key)
+    splits, _ = _tfds(name, data_dir, target=key, download=download)
     splits = {s: d.map(lambda x, m: (x, tf.clip_by_value(tf.cast(m[..., 0], tf.int32) - offset,
                                                          0, len(class_names) - 1)))
               for s, d in splits.items()}

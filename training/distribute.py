@@ -6,8 +6,10 @@ import os
 import keras
 import tensorflow as tf
 
+from training.errors import HarnessError
 
-class StrategyError(RuntimeError):
+
+class StrategyError(HarnessError, RuntimeError):
     """The requested strategy cannot run here (no TF_CONFIG, no TPU)."""
 
 

@@ -11,8 +11,10 @@ import math
 import keras
 import tensorflow as tf
 
+from training.errors import HarnessError
 
-class NonFiniteLoss(RuntimeError):
+
+class NonFiniteLoss(HarnessError, RuntimeError):
     """The training loss became NaN or infinite; training stopped before the epoch ended."""
 
     def __init__(self, epoch, step, value):
