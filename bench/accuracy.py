@@ -64,6 +64,7 @@ def _child(argv):
 
     from training import data as data_lib
     from training import train
+    from training.config import RunConfig
 
     class TestAccuracy(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -86,7 +87,7 @@ def _child(argv):
 
     def main(args):
         callback = TestAccuracy()
-        train.train(callbacks=[callback])
+        train.train(RunConfig.from_flags(train.FLAGS), callbacks=[callback])
         print(json.dumps(callback.history))
 
     app.run(main, argv=argv)

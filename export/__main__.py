@@ -6,12 +6,10 @@ TFLite, checked against Keras; exits non-zero, writing nothing, on failure.
         --output_dir=out
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app, flags, logging  # noqa: E402
+import training  # noqa: F401  (quiets TensorFlow's start-up lines before it loads)
+from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a zoo model name built with fresh weights.")
@@ -66,13 +64,18 @@ def main(argv):
             value_range=value_range, labels=FLAGS.labels, latency_runs=FLAGS.latency_runs,
             num_threads=FLAGS.num_threads)
     except export.ExportError as error:
-        sys.exit(f"zoo-export: error: {error}")
+        print(f"zoo-export: error: {error}", file=sys.stderr)
+        sys.exit(2)
     print(report.summary(result))
     print(f"  report: {result['report_path']}\n  metadata: {result['metadata_path']}")
 
 
 def run():
     """Console script entry point (zoo-export)."""
+    # absl's --help lists the key flags of the main module, which for a console
+    # script is the wrapper file named by argv[0], not this module.
+    for flag in FLAGS.get_flags_for_module(__name__):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main)
 
 

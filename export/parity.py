@@ -6,6 +6,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from export.errors import ParityError
+from training.logs import stderr_silenced
 from export.saved_model import output_keys
 
 # Tolerance on the raw outputs (logits) for the float conversions, relative to
@@ -19,8 +20,15 @@ _CHUNK = 64
 
 
 def interpreter(flatbuffer, num_threads=None):
-    """An ai_edge_litert Interpreter (XNNPACK is its default CPU delegate)."""
-    return Interpreter(model_content=flatbuffer, num_threads=num_threads)
+    """An ai_edge_litert Interpreter (XNNPACK is its default CPU delegate), allocated.
+
+    Allocation prints "Created TensorFlow Lite XNNPACK delegate" straight to
+    file descriptor 2 once per process: noise in every report, so it is silenced.
+    """
+    interp = Interpreter(model_content=flatbuffer, num_threads=num_threads)
+    with stderr_silenced():
+        interp.allocate_tensors()
+    return interp
 
 
 def io_details(flatbuffer):

@@ -11,6 +11,7 @@ from absl import flags
 from tensorflow.python.framework import config as tf_config
 
 from training import train
+from training.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 # float32: the mixed-precision probe costs time and the tests compare exact numbers;
@@ -24,7 +25,7 @@ def run(*args, callbacks=()):
     FLAGS.unparse_flags()
     FLAGS(["zoo-train", *FAST, *args])
     try:
-        return train.train(callbacks=callbacks)
+        return train.train(RunConfig.from_flags(FLAGS), callbacks=callbacks)
     finally:
         FLAGS.unparse_flags()
         keras.mixed_precision.set_global_policy("float32")
@@ -42,8 +43,10 @@ def parse(*args):
 
 
 def env(**extra):
-    """The environment for a CLI subprocess: this checkout first on the path, quiet TF."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    """The environment for a CLI subprocess: this checkout first on the path. The
+    harness quiets TensorFlow itself unless TF_CPP_MIN_LOG_LEVEL is set: not here."""
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment.update(extra)
     environment["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
     return environment

@@ -38,9 +38,14 @@ def test_default_cli_run_writes_every_output_and_reaches_97_percent(tmp_path):
     assert len(model.outputs) == 1
     with open(run_dir / "training.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == flags.FLAGS["epochs"].default
+    assert [int(row["epoch"]) for row in rows] == list(range(1, flags.FLAGS["epochs"].default + 1))
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(rows[0])
     assert "Epoch 1/" in result.stdout  # keras's progress bar
+    # Quiet by default (no TensorFlow start-up, CUDA or converter lines), and a summary.
+    noise = [line for line in result.stderr.splitlines() if line.strip()]
+    assert not noise, noise
+    assert f"run folder: {run_dir}" in result.stdout
+    assert "exported tflite: " in result.stdout and "test (" in result.stdout
     # The main job ends with a SavedModel and a TFLite model that passed parity.
     assert (run_dir / "export" / "lenet5.tflite").is_file()
     assert (run_dir / "export" / "lenet5_saved_model" / "saved_model.pb").is_file()

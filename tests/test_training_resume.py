@@ -36,9 +36,9 @@ def test_sigkill_after_epoch_2_resumes_at_epoch_3(tmp_path):
     result = cli(f"--flagfile={run_dir / 'flags.txt'}", "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Epoch 3/4" in result.stdout and "Epoch 1/4" not in result.stdout
-    assert "Resumed from" in result.stderr
+    assert "resumed after epoch 2" in result.stdout
     assert read_json(state_file)["epoch"] == 4
     with open(run_dir / "training.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
-    assert epochs == [0, 1, 2, 3]
+    assert epochs == [1, 2, 3, 4]  # numbered as everywhere else, each once
     assert (run_dir / "eval.json").exists()

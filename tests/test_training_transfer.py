@@ -81,6 +81,6 @@ def test_resume_at_the_phase_boundary_starts_fine_tuning_with_a_fresh_optimizer(
                                       classes=["3", "4", "5"]).splits["train"])
     assert int(result["model"].optimizer.iterations) == math.ceil(train_size / 32)  # one epoch
     with open(tmp_path / "b" / "training.csv") as f:
-        assert [line.split(",")[0] for line in f.read().split()[1:]] == ["0", "1"]
+        assert [line.split(",")[0] for line in f.read().split()[1:]] == ["1", "2"]
     fine_tuned = result["model"].get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(frozen_phase, fine_tuned))

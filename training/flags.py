@@ -11,65 +11,72 @@ import os
 from absl import flags
 
 import zoo
+from training.config import RunConfig
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
-flags.DEFINE_string("model", "lenet5", "Registered model name (see zoo.list_models()).")
-flags.DEFINE_list("model_args", [], "The model family's own arguments for zoo.build, "
-                  "e.g. base_filters=16,depth=3 (values are Python literals).")
-flags.DEFINE_string("dataset", "digits",
+D = RunConfig  # the defaults live in one place: the config's fields
+
+flags.DEFINE_string("model", D.model, "Registered model name (see zoo.list_models()).")
+flags.DEFINE_list("model_args", list(D.model_args), "The model family's own arguments for "
+                  "zoo.build, e.g. base_filters=16,depth=3 (values are Python literals).")
+flags.DEFINE_string("dataset", D.dataset,
                     "digits (scikit-learn's 8x8 digits), shapes (synthetic segmentation), "
                     "folder:/path (one sub-folder per class) or a tfds name (mnist, "
                     "cifar10, tf_flowers, oxford_iiit_pet, ...).")
-flags.DEFINE_string("data_dir", None, "tfds data directory (default: tfds's own).")
-flags.DEFINE_list("classes", [], "Keep only these class indices (relabelled 0..k-1), "
-                  "e.g. 0,1,2,3,4; empty keeps all.")
-flags.DEFINE_integer("image_size", None, "Input height and width (default: the model's).",
+flags.DEFINE_string("data_dir", D.data_dir, "tfds data directory (default: tfds's own).")
+flags.DEFINE_bool("download", D.download, "Let tfds download and prepare a dataset that is not "
+                  "in --data_dir yet; --nodownload fails at once instead (offline machines).")
+flags.DEFINE_list("classes", list(D.classes), "Keep only these class indices (relabelled "
+                  "0..k-1), e.g. 0,1,2,3,4; empty keeps all.")
+flags.DEFINE_integer("image_size", D.image_size, "Input height and width (default: the "
+                     "model's).", lower_bound=1)
+flags.DEFINE_integer("batch_size", D.batch_size, "Global batch size (split over replicas).",
                      lower_bound=1)
-flags.DEFINE_integer("batch_size", 32, "Global batch size (split over replicas).", lower_bound=1)
-flags.DEFINE_integer("epochs", 20, "Training epochs (the head only, with --freeze_backbone).",
-                     lower_bound=0)
-flags.DEFINE_enum("optimizer", "adam", OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
-flags.DEFINE_float("learning_rate", 5e-3, "Initial learning rate.", lower_bound=0)
-flags.DEFINE_enum("schedule", "cosine", SCHEDULES,
+flags.DEFINE_integer("epochs", D.epochs, "Training epochs (the head only, with "
+                     "--freeze_backbone).", lower_bound=0)
+flags.DEFINE_enum("optimizer", D.optimizer, OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
+flags.DEFINE_float("learning_rate", D.learning_rate, "Initial learning rate.", lower_bound=0)
+flags.DEFINE_enum("schedule", D.schedule, SCHEDULES,
                   "Learning-rate schedule: constant, cosine decay to 0, or step "
                   "(divided by 10 at 50% and 75% of the steps).")
-flags.DEFINE_float("weight_decay", 0.0, "Decoupled weight decay.", lower_bound=0)
-flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.", lower_bound=0, upper_bound=1)
-flags.DEFINE_list("augment", [], "Comma list of augmentations (training only): flip, crop, "
-                  "resized_crop, pca, rotate, shear, elastic, color, mixup, cutmix.")
-flags.DEFINE_string("pretrained", None,
+flags.DEFINE_float("weight_decay", D.weight_decay, "Decoupled weight decay.", lower_bound=0)
+flags.DEFINE_float("label_smoothing", D.label_smoothing, "Label smoothing.", lower_bound=0,
+                   upper_bound=1)
+flags.DEFINE_list("augment", list(D.augment), "Comma list of augmentations (training only): "
+                  "flip, crop, resized_crop, pca, rotate, shear, elastic, color, mixup, cutmix.")
+flags.DEFINE_string("pretrained", D.pretrained,
                     "imagenet, or the path of a .keras / .weights.h5 file from an earlier "
                     "run; the head is replaced for the new classes.")
-flags.DEFINE_bool("freeze_backbone", False,
+flags.DEFINE_bool("freeze_backbone", D.freeze_backbone,
                   "Train only the head, the backbone frozen (BatchNorm in inference mode).")
-flags.DEFINE_integer("fine_tune_epochs", 0,
+flags.DEFINE_integer("fine_tune_epochs", D.fine_tune_epochs,
                      "After --epochs, unfreeze the backbone (BatchNorm stays in inference "
                      "mode) and train this many epochs more at --fine_tune_learning_rate.",
                      lower_bound=0)
-flags.DEFINE_float("fine_tune_learning_rate", 1e-4, "Learning rate while fine-tuning.",
-                   lower_bound=0)
-flags.DEFINE_enum("mixed_precision", "auto", PRECISIONS,
+flags.DEFINE_float("fine_tune_learning_rate", D.fine_tune_learning_rate,
+                   "Learning rate while fine-tuning.", lower_bound=0)
+flags.DEFINE_enum("mixed_precision", D.mixed_precision, PRECISIONS,
                   "Precision policy; auto times a few steps under each policy this "
                   "machine supports and keeps the fastest.")
-flags.DEFINE_enum("strategy", "default", STRATEGIES,
+flags.DEFINE_enum("strategy", D.strategy, STRATEGIES,
                   "tf.distribute strategy; multi_worker reads TF_CONFIG, tpu reads TPU_NAME.")
-flags.DEFINE_integer("seed", 0, "Random seed (weights, shuffling, augmentation).", lower_bound=0)
-flags.DEFINE_bool("deterministic", False,
+flags.DEFINE_integer("seed", D.seed, "Random seed (weights, shuffling, augmentation).",
+                     lower_bound=0)
+flags.DEFINE_bool("deterministic", D.deterministic,
                   "Deterministic ops (tf.config.experimental.enable_op_determinism): "
                   "with --seed, two runs give identical weights.")
-flags.DEFINE_string("model_dir", None,
+flags.DEFINE_string("model_dir", D.model_dir,
                     "Where outputs go (default: a new folder under runs/).")
-flags.DEFINE_bool("resume", False, "Continue the run in --model_dir after its last "
-                  "completed epoch.")
-flags.DEFINE_list("export", ["saved_model", "tflite"],
+flags.DEFINE_bool("resume", D.resume, "Continue the run in --model_dir after its last "
+                  "completed epoch (an error if it has no checkpoint).")
+flags.DEFINE_list("export", list(D.export),
                   "After training, export best.keras into <model_dir>/export: a comma list of "
                   "saved_model, tflite and tflite:<quantization> (none, float16, dynamic, int8; "
                   "int8 calibrates on --dataset's training split). Empty: no export.")
-
 
 def parse_export(items):
     """["saved_model", "tflite:int8"] -> (True, ("int8",)): the SavedModel wanted, then

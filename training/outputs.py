@@ -16,9 +16,8 @@ PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-datasets", "absl-py", "s
             "scikit-image", "matplotlib", "keras-cv", "ai-edge-litert")
 
 
-def write_flagfile(path, flag_list):
-    """The resolved flags as an absl flagfile: repeat the run with --flagfile=path."""
-    lines = [f.serialize() for f in flag_list if f.value is not None]
+def write_flagfile(path, lines):
+    """The resolved run as an absl flagfile: repeat it with --flagfile=path."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -39,16 +38,55 @@ def write_versions(path, **extra):
                       "zoo": zoo.__version__, "packages": versions, **extra})
 
 
+class EpochCSV(keras.callbacks.Callback):
+    """training.csv: one row per completed epoch, numbered from 1 as everywhere else.
+
+    A resumed run first drops the rows past its checkpoint's epoch (`kept`):
+    a kill between the row and the checkpoint would otherwise repeat the
+    epoch in the file.
+    """
+
+    def __init__(self, path, kept=0):
+        super().__init__()
+        self.path, self.kept = path, kept
+
+    def on_train_begin(self, logs=None):
+        rows = _read_rows(self.path)
+        if rows and any(int(row["epoch"]) > self.kept for row in rows):
+            _write_rows(self.path, [row for row in rows if int(row["epoch"]) <= self.kept])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.kept = epoch + 1
+        rows = _read_rows(self.path)
+        rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}})
+        _write_rows(self.path, rows)
+
+
+def _read_rows(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_rows(path, rows):
+    """All rows, atomically (a small file: rewritten whole each epoch)."""
+    columns = list(dict.fromkeys(["epoch", *(k for row in rows for k in row)]))
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 def read_history(csv_path):
-    """CSV log rows as {column: [float per epoch]}, the last row kept for a repeated epoch."""
-    rows = {}
-    with open(csv_path) as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
+    """CSV log rows as (epochs, {column: [float per epoch]}), epochs numbered from 1."""
+    rows = {int(row["epoch"]): row for row in _read_rows(csv_path)}
     epochs = sorted(rows)
     columns = [c for c in (rows[epochs[0]] if epochs else {}) if c != "epoch"]
     history = {c: [float(rows[e][c]) for e in epochs] for c in columns}
-    return [e + 1 for e in epochs], history
+    return epochs, history
 
 
 def plot_history(csv_path, png_path):

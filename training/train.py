@@ -1,17 +1,24 @@
-"""Train any registered model on any supported dataset: `python -m training.train`.
+"""Train any registered model on any supported dataset: `zoo-train` or
+`python -m training.train`.
 
 With no flags it runs the default job, LeNet-5 on scikit-learn's digits,
 into a new folder under runs/. `--flagfile=<model_dir>/flags.txt --resume`
 continues a run after its last completed epoch. Outputs in --model_dir:
 flags.txt, versions.json, best.keras and last.keras (inference: main output
 only), checkpoints/, logs/ (TensorBoard), training.csv, training.png, eval.json.
+
+The flags are parsed once into a `RunConfig`; `train(config)` is the library
+entry point and raises `HarnessError` for every expected failure.
 """
 
+import dataclasses
 import datetime
 import math
 import os
 import re
+import shutil
 import sys
+import time
 
 import keras
 import tensorflow as tf
@@ -21,6 +28,8 @@ import zoo
 from training import checkpoint, distribute, loop, outputs, precision, transfer
 from training import data as data_lib
 from training import flags as harness_flags
+from training.config import RunConfig
+from training.errors import HarnessError
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)  # --help lists them
@@ -81,8 +90,8 @@ def _augmenters(names, task, image_shape, num_classes, seed, train_split):
     if task == "segmentation":
         moving = [n for n in names if n not in ("color", "pca")]
         if moving:
-            raise app.UsageError(f"--augment={','.join(moving)} would move the image but not its "
-                                 "mask; segmentation accepts color and pca.")
+            raise HarnessError(f"--augment={','.join(moving)} would move the image but not its "
+                               "mask; segmentation accepts color and pca.")
     eigen = augment.pca_eigen(data_lib.sample_images(train_split)) if "pca" in names else None
     # The pipeline augments pixels in [0, 1]; batches() maps them to the model's range after.
     return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
@@ -90,77 +99,119 @@ def _augmenters(names, task, image_shape, num_classes, seed, train_split):
             augment.build_batch_augmenter(names, num_classes=num_classes, seed=seed))
 
 
-def _warn_changed_flags(path, flag_list):
+def _warn_changed_flags(path, lines):
     if not os.path.exists(path):
         return
     with open(path) as f:
         before = set(f.read().split("\n"))
-    now = {f.serialize() for f in flag_list if f.value is not None}
-    changed = sorted((now - before) - {"--resume"})
+    changed = sorted(set(lines) - before)
     if changed:
         logging.warning("Resuming with flags that differ from the run's flags.txt: %s", changed)
 
 
-def train(callbacks=()):
-    """Runs the job FLAGS describe; returns {"model_dir", "eval", "model"}.
+def _run_dir(config, chief, worker):
+    """The folder this process writes: the run's, or a worker's own below it."""
+    return config.model_dir if chief else os.path.join(config.model_dir, f"worker-{worker}")
 
-    `callbacks` are extra keras callbacks for the training loop.
+
+def _check_resume(config, run_dir, state):
+    if state and not config.resume:
+        raise HarnessError(f"{run_dir} already holds a run (epoch {state['epoch']} done): pass "
+                           "--resume to continue it, or another --model_dir.")
+    if config.resume and not state:
+        raise HarnessError(f"--resume: {run_dir} holds no checkpoint to continue "
+                           f"({os.path.join(run_dir, 'checkpoints', checkpoint.STATE)} is "
+                           "missing); check --model_dir, or drop --resume to start a new run.")
+
+
+def train(config=None, callbacks=()):
+    """Runs the job `config` (a RunConfig) describes; returns {"model_dir", "eval",
+    "model", "export", "config", "seconds"}.
+
+    `callbacks` are extra keras callbacks for the training loop. Expected
+    failures raise HarnessError (or export.ExportError from the export step);
+    a new run folder is removed again if the run fails before its first epoch.
     """
-    strategy = distribute.make_strategy(FLAGS.strategy)
+    start = time.perf_counter()
+    config = (config or RunConfig()).with_absolute_paths()
+    strategy = distribute.make_strategy(config.strategy)
     multi_worker = distribute.is_multi_worker(strategy)
     chief, worker = distribute.worker_role(strategy)
-    FLAGS.model_dir = FLAGS.model_dir or default_model_dir(FLAGS.model, FLAGS.dataset)
-    run_dir = FLAGS.model_dir if chief else os.path.join(FLAGS.model_dir, f"worker-{worker}")
+    if config.model_dir is None:
+        config = dataclasses.replace(config, model_dir=os.path.abspath(
+            default_model_dir(config.model, config.dataset)))
+    run_dir = _run_dir(config, chief, worker)
     state = checkpoint.read_state(run_dir)
-    if state and not FLAGS.resume:
-        raise app.UsageError(f"{run_dir} already holds a run (epoch {state['epoch']} done): pass "
-                             "--resume to continue it, or another --model_dir.")
-    if FLAGS.deterministic:
+    _check_resume(config, run_dir, state)
+    if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    entry = zoo.registry._entry(FLAGS.model)
-    model_args = harness_flags.parse_model_args(FLAGS.model_args)
-    FLAGS.image_size = size = FLAGS.image_size or entry.input_shape[0]
+    # Everything that can fail cheaply comes before the precision probe and the run folder.
+    entry = zoo.registry._entry(config.model)
+    model_args = harness_flags.parse_model_args(config.model_args)
+    size = config.image_size or entry.input_shape[0]
+    config = dataclasses.replace(config, image_size=size)
     image_shape = (size, size, entry.input_shape[-1])
-    data = data_lib.load(FLAGS.dataset, image_shape=image_shape, task=entry.task,
-                         data_dir=FLAGS.data_dir, classes=FLAGS.classes)
-    FLAGS.mixed_precision = precision.choose(
-        FLAGS.mixed_precision,
-        lambda: build_model(FLAGS.model, image_shape, data.num_classes, model_args),
-        image_shape, FLAGS.batch_size, reproducible=FLAGS.deterministic or multi_worker)
-    keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
-    keras.utils.set_random_seed(FLAGS.seed)
+    data = data_lib.load(config.dataset, image_shape=image_shape, task=entry.task,
+                         data_dir=config.data_dir, classes=config.classes,
+                         download=config.download)
+    donor = None
+    if config.pretrained and not state:  # a resumed run restores its own weights
+        donor = transfer.read_pretrained(config.pretrained, name=config.model,
+                                         input_shape=image_shape, model_args=model_args)
+    policy = precision.choose(
+        config.mixed_precision,
+        lambda: build_model(config.model, image_shape, data.num_classes, model_args),
+        image_shape, config.batch_size, reproducible=config.deterministic or multi_worker)
+    config = dataclasses.replace(config, mixed_precision=policy)
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(config.seed)
 
+    created = not os.path.isdir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
+    try:
+        result = _train_in(config, run_dir, state, data, donor, model_args, entry, strategy,
+                           callbacks)
+    except BaseException:
+        if created and checkpoint.read_state(run_dir) is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
+        raise
+    result["export"] = _export(config, run_dir) if chief else []
+    return {**result, "config": config, "seconds": time.perf_counter() - start}
+
+
+def _train_in(config, run_dir, state, data, donor, model_args, entry, strategy, callbacks):
+    """Builds, trains and evaluates into `run_dir` (which exists)."""
     flagfile = os.path.join(run_dir, "flags.txt")
     if state:
-        _warn_changed_flags(flagfile, harness_flags.run_flags())
-    outputs.write_flagfile(flagfile, harness_flags.run_flags())
+        _warn_changed_flags(flagfile, config.flagfile_lines())
+    outputs.write_flagfile(flagfile, config.flagfile_lines())
 
+    image_shape = (config.image_size, config.image_size, entry.input_shape[-1])
     with strategy.scope():
-        model = build_model(FLAGS.model, image_shape, data.num_classes, model_args)
+        model = build_model(config.model, image_shape, data.num_classes, model_args)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
-    head = transfer.head_layers(model, transfer.backbone_names(FLAGS.model, image_shape,
+    head = transfer.head_layers(model, transfer.backbone_names(config.model, image_shape,
                                                                model_args))
-    if FLAGS.pretrained and not state:  # a resumed run restores its own weights
-        transfer.load_pretrained(model, FLAGS.pretrained, name=FLAGS.model, head=head,
-                                 model_args=model_args)
-    outputs.write_versions(os.path.join(run_dir, "versions.json"), seed=FLAGS.seed,
-                           policy=FLAGS.mixed_precision, strategy=FLAGS.strategy,
+    pretrained = None
+    if donor is not None:
+        pretrained = transfer.apply_pretrained(model, donor, head=head, source=config.pretrained)
+    outputs.write_versions(os.path.join(run_dir, "versions.json"), seed=config.seed,
+                           policy=config.mixed_precision, strategy=config.strategy,
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds, steps = _datasets(data, entry.task, image_shape)
+    train_ds, val_ds, test_ds, steps = _datasets(config, data, entry, image_shape)
     trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
-                           label_smoothing=FLAGS.label_smoothing)
+                           label_smoothing=config.label_smoothing)
     run_state = checkpoint.RunState(run_dir, loop.monitor(entry.task), state)
     csv_path = os.path.join(run_dir, "training.csv")
-    all_callbacks = [*callbacks, keras.callbacks.CSVLogger(csv_path, append=True),
+    all_callbacks = [*callbacks, outputs.EpochCSV(csv_path, kept=state["epoch"] if state else 0),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
     try:
-        _fit_phases(trainer, train_ds, val_ds, steps=steps, head=head, run_dir=run_dir,
+        _fit_phases(config, trainer, train_ds, val_ds, steps=steps, head=head, run_dir=run_dir,
                     state=state, callbacks=all_callbacks)
     except loop.NonFiniteLoss as error:
         last = checkpoint.read_state(run_dir)
@@ -172,22 +223,22 @@ def train(callbacks=()):
         if os.path.exists(csv_path):
             outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"))
 
-    report = {**_evaluate_best(trainer, test_ds, run_dir), "examples": data_lib.count(
-        data.cached["test"]), "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
-        "model": FLAGS.model, "dataset": FLAGS.dataset}
+    report = {**_evaluate_best(trainer, test_ds, run_dir), "examples": data.sizes["test"],
+              "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
+              "model": config.model, "dataset": config.dataset}
     checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
-    exported = _export(run_dir) if chief else []
-    return {"model_dir": run_dir, "eval": report, "model": model, "export": exported}
+    return {"model_dir": run_dir, "eval": report, "model": model, "pretrained": pretrained,
+            "resumed_after": state["epoch"] if state else None}
 
 
-def _export(run_dir):
+def _export(config, run_dir):
     """Exports best.keras as --export asks, checked against Keras on the test split.
 
     One export_model call per TFLite quantization; the SavedModel comes with the first.
     """
     import export
 
-    saved_model, quantizations = harness_flags.parse_export(FLAGS.export)
+    saved_model, quantizations = harness_flags.parse_export(config.export)
     jobs = [(["tflite"], quantize) for quantize in quantizations]
     if saved_model:
         if jobs:
@@ -198,49 +249,49 @@ def _export(run_dir):
     for job_formats, quantize in jobs:
         report = export.export_model(os.path.join(run_dir, "best.keras"),
                                      os.path.join(run_dir, "export"), formats=job_formats,
-                                     quantize=quantize, representative_data=FLAGS.dataset,
-                                     name=FLAGS.model)
+                                     quantize=quantize, representative_data=config.dataset,
+                                     name=config.model)
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports
 
 
-def _datasets(data, task, image_shape):
+def _datasets(config, data, entry, image_shape):
     """Batched train (shuffled, augmented, repeating), validation and test datasets,
     and the train steps per epoch."""
-    augmenter, batch_augmenter = _augmenters(FLAGS.augment, task, image_shape, data.num_classes,
-                                             FLAGS.seed, data.cached["train"])
-    batch = dict(batch_size=FLAGS.batch_size, num_classes=data.num_classes,
-                 input_range=zoo.registry._entry(FLAGS.model).input_range)
+    augmenter, batch_augmenter = _augmenters(config.augment, entry.task, image_shape,
+                                             data.num_classes, config.seed, data.cached["train"])
+    batch = dict(batch_size=config.batch_size, num_classes=data.num_classes,
+                 input_range=entry.input_range)
     # Repeating, so every batch is full and every worker runs the same steps.
-    train_ds = data_lib.batches(data.cached["train"], training=True, seed=FLAGS.seed,
+    train_ds = data_lib.batches(data.cached["train"], training=True, seed=config.seed,
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,
-                                deterministic=FLAGS.deterministic, **batch)
-    steps = math.ceil(data_lib.count(data.cached["train"]) / FLAGS.batch_size)
+                                deterministic=config.deterministic, **batch)
+    steps = math.ceil(data.sizes["train"] / config.batch_size)
     return (train_ds, data_lib.batches(data.cached["validation"], **batch),
             data_lib.batches(data.cached["test"], **batch), steps)
 
 
-def _fit_phases(trainer, train_ds, val_ds, *, steps, head, run_dir, state, callbacks):
+def _fit_phases(config, trainer, train_ds, val_ds, *, steps, head, run_dir, state, callbacks):
     """Trains --epochs (backbone frozen with --freeze_backbone), then --fine_tune_epochs.
 
     Each phase has its own optimizer; a resumed run restores the optimizer's
     state only when it stopped inside the phase it resumes.
     """
     model, strategy = trainer.model, trainer.strategy
-    phases = ((FLAGS.epochs, FLAGS.learning_rate, not FLAGS.freeze_backbone),
-              (FLAGS.fine_tune_epochs, FLAGS.fine_tune_learning_rate, True))
+    phases = ((config.epochs, config.learning_rate, not config.freeze_backbone),
+              (config.fine_tune_epochs, config.fine_tune_learning_rate, True))
     done, start = (state["epoch"] if state else 0), 0
     for epochs, learning_rate, train_backbone in phases:
         end = start + epochs
         if done < end:
-            if FLAGS.pretrained:
+            if config.pretrained:
                 transfer.set_trainable(model, head, backbone=train_backbone)
             with strategy.scope():
                 optimizer = make_optimizer(
-                    FLAGS.optimizer, learning_rate, schedule=FLAGS.schedule,
-                    total_steps=steps * epochs, weight_decay=FLAGS.weight_decay,
-                    policy=FLAGS.mixed_precision)
+                    config.optimizer, learning_rate, schedule=config.schedule,
+                    total_steps=steps * epochs, weight_decay=config.weight_decay,
+                    policy=config.mixed_precision)
                 optimizer.build(model.trainable_variables)
             if state and done > 0:
                 model.optimizer = optimizer if done > start else None
@@ -266,18 +317,50 @@ def _evaluate_best(trainer, test_ds, run_dir):
     return {"split": "test", "weights": "best.keras", **results}
 
 
+def summary(result):
+    """The few lines a run ends with: where its outputs are and what it measured."""
+    config, report = result["config"], result["eval"]
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in report.items()
+                        if isinstance(v, float) and k != "loss")
+    lines = [f"zoo-train: {config.model} on {config.dataset} done in {result['seconds']:.0f} s "
+             f"({config.mixed_precision})",
+             f"  run folder: {result['model_dir']}"
+             + (f" (resumed after epoch {result['resumed_after']})" if result["resumed_after"]
+                else ""),
+             f"  test ({report['examples']} images, best epoch {report['best_epoch']}): "
+             f"{metrics}, loss {report['loss']:.4f}"]
+    if result.get("pretrained"):
+        p = result["pretrained"]
+        lines.append(f"  pretrained: {p['loaded']} of {p['backbone_tensors']} backbone tensors "
+                     f"loaded from {config.pretrained}")
+    for export_report in result["export"]:
+        for artifact in export_report["artifacts"]:
+            lines.append(f"  exported {artifact['format']}: {artifact['path']} "
+                         f"({artifact['bytes'] / 1e6:.2f} MB)")
+    return "\n".join(lines)
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # the summary below says what matters
+    import export
+
     try:
-        train()
-    except (loop.NonFiniteLoss, distribute.StrategyError) as error:
-        logging.error("%s", error)
-        sys.exit(f"zoo-train: {error}")
+        result = train(RunConfig.from_flags(FLAGS))
+    except (HarnessError, export.ExportError) as error:
+        print(f"zoo-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(summary(result))
 
 
 def run():
     """Console script entry point (zoo-train)."""
+    # absl's --help lists the key flags of the main module, which for a console
+    # script is the wrapper file named by argv[0], not this module.
+    for flag in harness_flags.run_flags():
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main)
 
 

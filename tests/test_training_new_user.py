@@ -1,0 +1,120 @@
+"""What a new user meets first: help, clean errors, resuming from anywhere,
+pretrained files that do not fit, and the epoch numbering of training.csv."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from skimage import data as skdata
+from skimage import io as skio
+
+import zoo
+from harness_util import cli, read_json, run
+from training import transfer
+from training.errors import HarnessError, WeightsError
+
+QUICK = ("--epochs=1", "--classes=0,1", "--mixed_precision=float32", "--export=")
+
+
+@pytest.mark.parametrize("script, flag", [("zoo-train", "--model_dir"),
+                                          ("zoo-export", "--output_dir")])
+def test_console_scripts_list_their_own_flags(script, flag):
+    result = subprocess.run([str(Path(sys.executable).parent / script), "--help"],
+                            capture_output=True, text=True, timeout=300)
+    assert flag in result.stdout, result.stdout[-2000:]
+
+
+def _one_class_folder(root):
+    for i, name in enumerate(("chelsea", "coffee", "rocket")):
+        (root / "cats").mkdir(parents=True, exist_ok=True)
+        skio.imsave(root / "cats" / f"{i}.png", getattr(skdata, name)(), check_contrast=False)
+    return root
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--dataset=folder:{photos}",), "needs at least 2"),
+    (("--classes=0,99",), r"--classes \[99\] out of range"),
+])
+def test_expected_failures_are_one_line_exit_code_2_and_no_run_folder(tmp_path, args, message):
+    photos = _one_class_folder(tmp_path / "photos")
+    result = cli(*(a.format(photos=photos) for a in args), "--mixed_precision=float32",
+                 cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("zoo-train: error: ")
+    assert __import__("re").search(message, last), last
+    assert not (tmp_path / "runs").exists()
+
+
+def test_resume_from_another_directory_continues_the_same_run(tmp_path):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    first = cli(*QUICK, "--model_dir=relative_run", cwd=work)
+    assert first.returncode == 0, first.stderr[-3000:]
+    flagfile = work / "relative_run" / "flags.txt"
+    assert f"--model_dir={work / 'relative_run'}" in flagfile.read_text().splitlines()
+    second = cli(f"--flagfile={flagfile}", "--epochs=2", "--resume", cwd=elsewhere)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resumed after epoch 1" in second.stdout
+    assert read_json(work / "relative_run" / "checkpoints" / "state.json")["epoch"] == 2
+    assert not list(elsewhere.iterdir())
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(HarnessError, match="holds no checkpoint to continue"):
+        run(*QUICK, "--resume", f"--model_dir={tmp_path}")
+
+
+def test_training_csv_counts_from_1_and_a_resume_drops_rows_past_the_checkpoint(tmp_path):
+    run("--epochs=2", "--classes=0,1", f"--model_dir={tmp_path}")
+    path = tmp_path / "training.csv"
+    # A kill after epoch 3's row was written and before its checkpoint: the state says 2.
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, "3" + lines[-1][lines[-1].index(","):]]) + "\n")
+    run("--epochs=3", "--classes=0,1", f"--model_dir={tmp_path}", "--resume")
+    with open(path) as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2, 3]
+
+
+def test_pretrained_file_of_another_architecture_is_refused_and_leaves_no_run(tmp_path):
+    other = zoo.build("resnet18", input_shape=(32, 32, 1), num_classes=10)
+    other.save_weights(tmp_path / "resnet18.weights.h5")
+    with pytest.raises(WeightsError, match=r"none of lenet5's \d+ backbone tensors matched"):
+        run(*QUICK, f"--pretrained={tmp_path / 'resnet18.weights.h5'}",
+            f"--model_dir={tmp_path / 'run'}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_pretrained_file_loads_what_matches_and_says_how_much(tmp_path):
+    donor = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
+    donor.save_weights(tmp_path / "rgb.weights.h5")
+    model = zoo.build("resnet18", input_shape=(32, 32, 1), num_classes=5)  # grey: conv1 differs
+    head = transfer.head_layers(model, transfer.backbone_names("resnet18", (32, 32, 1)))
+    counts = transfer.load_pretrained(model, str(tmp_path / "rgb.weights.h5"), name="resnet18",
+                                      head=head)
+    assert counts["skipped"] == 1 and counts["loaded"] == counts["backbone_tensors"] - 1
+    np.testing.assert_array_equal(model.get_layer("conv2_block1_1_conv").get_weights()[0],
+                                  donor.get_layer("conv2_block1_1_conv").get_weights()[0])
+    assert not np.array_equal(model.get_layer("conv1_conv").get_weights()[0][:, :, :1],
+                              donor.get_layer("conv1_conv").get_weights()[0][:, :, :1])
+
+
+def test_pretrained_source_is_checked_before_the_precision_probe(tmp_path, monkeypatch):
+    from training import precision
+
+    def probe(*args, **kwargs):
+        raise AssertionError("the precision probe ran before the weights were checked")
+
+    monkeypatch.setattr(precision, "choose", probe)
+    (tmp_path / "broken.weights.h5").write_bytes(b"not an HDF5 file")
+    with pytest.raises(WeightsError, match="neither a .keras archive nor an HDF5"):
+        run(*QUICK, f"--pretrained={tmp_path / 'broken.weights.h5'}",
+            f"--model_dir={tmp_path / 'run'}")
+    assert not (tmp_path / "run").exists()
+    keras.backend.clear_session()

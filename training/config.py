@@ -1,0 +1,88 @@
+"""RunConfig: everything a training run needs, resolved once from the flags.
+
+`train(config)` and everything below it read this frozen dataclass, never
+absl's FLAGS, so library callers and tests build one directly:
+
+    train(RunConfig(model="resnet18", image_size=64, epochs=10))
+
+The defaults here are the flags' defaults (training/flags.py reads them).
+`flagfile_lines()` records a run as an absl flagfile, paths made absolute so
+that `--flagfile=<run>/flags.txt --resume` works from any directory.
+"""
+
+import dataclasses
+import os
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    # model and data
+    model: str = "lenet5"
+    model_args: tuple = ()  # "name=value" strings, parsed by flags.parse_model_args
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = True
+    classes: tuple = ()
+    image_size: int | None = None
+    # optimisation
+    batch_size: int = 32
+    epochs: int = 20
+    optimizer: str = "adam"
+    learning_rate: float = 5e-3
+    schedule: str = "cosine"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    augment: tuple = ()
+    # transfer
+    pretrained: str | None = None
+    freeze_backbone: bool = False
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 1e-4
+    # runtime
+    mixed_precision: str = "auto"
+    strategy: str = "default"
+    seed: int = 0
+    deterministic: bool = False
+    # outputs
+    model_dir: str | None = None
+    resume: bool = False
+    export: tuple = ("saved_model", "tflite")
+
+    @classmethod
+    def from_flags(cls, flag_values):
+        """The config the parsed absl `flag_values` describe (lists become tuples)."""
+        values = {}
+        for field in dataclasses.fields(cls):
+            value = flag_values[field.name].value
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def with_absolute_paths(self):
+        """model_dir, data_dir, pretrained and folder: datasets as absolute paths."""
+        def absolute(path):
+            return None if path is None else os.path.abspath(os.path.expanduser(path))
+
+        dataset = self.dataset
+        if dataset.startswith("folder:"):
+            dataset = "folder:" + absolute(dataset[len("folder:"):])
+        pretrained = self.pretrained
+        if pretrained not in (None, "imagenet"):
+            pretrained = absolute(pretrained)
+        return dataclasses.replace(self, model_dir=absolute(self.model_dir),
+                                   data_dir=absolute(self.data_dir), dataset=dataset,
+                                   pretrained=pretrained)
+
+    def flagfile_lines(self):
+        """`--name=value` lines (absl flagfile syntax) for every field that is set."""
+        lines = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None or field.name == "resume":  # resume is an action, not the run
+                continue
+            if isinstance(value, bool):
+                lines.append(f"--{'' if value else 'no'}{field.name}")
+            elif isinstance(value, tuple):
+                lines.append(f"--{field.name}={','.join(map(str, value))}")
+            else:
+                lines.append(f"--{field.name}={value}")
+        return lines
