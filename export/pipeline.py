@@ -8,7 +8,7 @@ from absl import logging
 
 from export import data, parity, report as reporting, saved_model, source, tflite
 from export.errors import ExportError
-from export.files import Staging, size_of
+from export.files import Staging, check_output_dir, size_of
 
 FORMATS = ("saved_model", "tflite")
 MAX_PARITY_IMAGES = 512
@@ -68,6 +68,7 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     Raises ExportError (FlexOpsError, ParityError) and then writes nothing; an
     existing output is replaced only by an export that passed its checks.
     """
+    check_output_dir(output_dir)
     formats = parse_formats(formats)
     _check_arguments(quantize, quantized_io, representative_steps, parity_threshold, latency_runs)
     if quantize == "int8" and representative_data is None:

@@ -376,6 +376,34 @@ def test_cli_bad_input_exits_non_zero_without_output(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_output_dir_that_is_a_file_refused_up_front(where, tmp_path, monkeypatch):
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    out = taken if where == "file" else taken / "out"
+    # Checked before any work: loading the model would already be too late.
+    monkeypatch.setattr(export.pipeline.source, "load_model",
+                        lambda *a, **k: pytest.fail("the model was loaded before the check"))
+    message = (r"output_dir '.*taken' is an existing file" if where == "file" else
+               r"output_dir '.*taken/out' cannot be created: '.*taken' is a file")
+    with pytest.raises(export.ExportError, match=message):
+        export.export_model(_tiny_model(), out, latency_runs=0)
+    assert taken.read_text() == "not a directory"
+
+
+def test_cli_output_dir_that_is_a_file_is_one_error_line(tmp_path):
+    from harness_util import REPO, env
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    run = subprocess.run([sys.executable, "-m", "export", "--model=lenet5",
+                          f"--output_dir={taken}"], capture_output=True, text=True, timeout=300,
+                         cwd=REPO, env=env())
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert re.search(r"zoo-export: error: output_dir '.*taken' is an existing file", run.stderr)
+    assert taken.read_text() == "not a directory"
+
+
 def test_op_counts_reads_the_flatbuffer():
     # A float conversion of a tiny model: one conv, one mean, one dense.
     import tempfile
