@@ -39,6 +39,19 @@ def _check_arguments(quantize, quantized_io, representative_steps, parity_thresh
         raise ExportError(f"latency_runs must be an int >= 0; got {latency_runs!r}.")
 
 
+def _check_labels(model, kinds, labels, origin):
+    """The metadata's labels name the classes of the class outputs (per image or
+    per pixel), so their count must be each one's class (channel) count."""
+    if labels is None:
+        return
+    for tensor, kind in zip(model.outputs, kinds):
+        classes = tensor.shape[-1]
+        if kind != "features" and classes is not None and classes != len(labels):
+            raise ExportError(f"{len(labels)} labels {origin} but {model.name}'s output "
+                              f"{tensor._keras_history.operation.name!r} has {classes} classes; "
+                              f"pass {classes} labels, one per class.")
+
+
 def _as_list(outputs):
     return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) \
         else [np.asarray(outputs)]
@@ -80,6 +93,8 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     name = name or model.name
     image_shape = tuple(model.inputs[0].shape[1:])
     value_range = tuple(value_range or source.value_range_of(model))
+    kinds = source.output_kinds(model)
+    _check_labels(model, kinds, labels, "were given")
 
     representative = None
     if isinstance(representative_data, str):
@@ -87,9 +102,12 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
         load = functools.partial(data.load_dataset, representative_data, image_shape=image_shape,
                                  value_range=value_range, task=task)
         representative, _, class_names = load(split="train")
+        if labels is None:
+            labels = class_names
+            _check_labels(model, kinds, labels, f"came from the class names of representative "
+                                                f"data {representative_data!r}")
         if held_out is None:
             held_out = load(split="test")[0]
-        labels = class_names if labels is None else labels
     elif representative_data is not None:
         representative = np.asarray(representative_data, "float32")
     if held_out is None:
@@ -98,7 +116,6 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     if held_out.shape[1:] != image_shape:
         raise ExportError(f"held-out images have shape {held_out.shape[1:]}; the model takes {image_shape}.")
     expected = keras_outputs(model, held_out)
-    kinds = source.output_kinds(model)
 
     stem = name if quantize == "none" else f"{name}_{quantize}"
     result = {"model": name, "output_dir": os.path.abspath(output_dir), "formats": list(formats),

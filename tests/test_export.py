@@ -299,6 +299,31 @@ def _tiny_model(name="tiny"):
     return keras.Model(inputs, keras.layers.Dense(3, name="predictions")(x), name=name)
 
 
+def _segmentation_model():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 1, name="segmentation")(x), name="seg")
+
+
+@pytest.mark.parametrize("build, kwargs, message", [
+    (_tiny_model, dict(labels=["a", "b"]),
+     r"2 labels were given but tiny's output 'predictions' has 3 classes; pass 3 labels"),
+    (_tiny_model, dict(representative_data="digits"),
+     r"10 labels came from the class names of representative data 'digits' but tiny's output "
+     r"'predictions' has 3 classes; pass 3 labels"),
+    (_segmentation_model, dict(labels=["a", "b", "c"]),
+     r"3 labels were given but seg's output 'segmentation' has 4 classes; pass 4 labels"),
+], ids=["given", "from_dataset", "per_pixel"])
+def test_label_count_must_match_the_classes(build, kwargs, message, tmp_path, monkeypatch):
+    # Checked before the model runs on anything, let alone is converted.
+    monkeypatch.setattr(export.pipeline, "keras_outputs",
+                        lambda *a: pytest.fail("the labels were checked too late"))
+    out = tmp_path / "out"
+    with pytest.raises(export.ExportError, match=message):
+        export.export_model(build(), out, latency_runs=0, **kwargs)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("content, message", [
     (None, r"does not exist"),
     (b"this is not a zip archive", r"not a valid \.keras archive"),
