@@ -6,6 +6,24 @@ import os
 import shutil
 import tempfile
 
+from export.errors import ExportError
+
+
+def check_output_dir(output_dir):
+    """Raises ExportError unless `output_dir` is a directory or can be made one,
+    so that a path that is a file fails before any work, not in makedirs at the end."""
+    path = os.path.abspath(output_dir)
+    existing = path
+    while not os.path.exists(existing):  # the nearest part of the path that exists
+        existing = os.path.dirname(existing)
+    if os.path.isdir(existing):
+        return
+    if existing == path:
+        raise ExportError(f"output_dir {path!r} is an existing file; pass a directory "
+                          f"(it is created if missing).")
+    raise ExportError(f"output_dir {path!r} cannot be created: {existing!r} is a file; pass "
+                      f"a path under a directory.")
+
 
 class Staging:
     """`with Staging(dir) as stage:` write to `stage.path(name)`, then

@@ -1,6 +1,6 @@
 """Parity: the LiteRT interpreter's outputs against the Keras model's, on real
 held-out images. Float models must match within a tolerance on the logits;
-quantized ones must agree on the top-1 class."""
+quantized ones must agree on the top-1 class, up to ties (`tie_tolerance`)."""
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -17,6 +17,7 @@ from export.saved_model import output_keys
 ATOL = {"none": 1e-4, "float16": 1e-2}
 DEFAULT_THRESHOLD = 0.98
 _CHUNK = 64
+_SHOWN = 3  # disagreeing images named in a parity error
 
 
 def interpreter(flatbuffer, num_threads=None):
@@ -69,20 +70,64 @@ def run_tflite(flatbuffer, images):
     return [np.concatenate(parts) for parts in zip(*chunks)]
 
 
-def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
+def tie_tolerance(expected, step):
+    """How far below the Keras top-1 score a class may be and still count as a
+    top-1 for the TFLite model.
+
+    A TFLite output quantized with scale `step` cannot order two classes whose
+    Keras scores are less than one step apart: rounding to its grid can make
+    them equal, and argmax then takes the lower index. No conversion can order
+    scores that differ by float32 noise either (ATOL["none"] on the outputs'
+    scale): an untrained MobileNetV2's logits are all 0 +- 1e-12, so its top-1
+    is noise (agreement 0 at a mean error of 1e-12). The rule depends on the
+    exported model only, never on the observed error, so a worse conversion
+    does not earn a looser check.
+    """
+    return max(float(step or 0.0), ATOL["none"] * max(1.0, float(np.abs(expected).max())))
+
+
+def _top1(expected, got, tolerance):
+    """Per position: Keras top-1, TFLite top-1, the Keras score gap between
+    them (0 when they are the same class) and whether they agree."""
+    expected = np.asarray(expected, "float64")
+    keras_top, tflite_top = np.argmax(expected, -1), np.argmax(got, -1)
+    gap = expected.max(-1) - np.take_along_axis(expected, tflite_top[..., None], -1)[..., 0]
+    return keras_top, tflite_top, gap, gap <= tolerance
+
+
+def _disagreements(keras_top, tflite_top, gap, agree):
+    """'k of n images disagree: image 2 (TFLite class 3, Keras class 0, Keras
+    logit gap 2.1), ... and 4 more', with pixels for per-pixel outputs."""
+    where = np.argwhere(~agree)
+    unit = "images" if agree.ndim == 1 else "pixels"
+    shown = []
+    for index in map(tuple, where[:_SHOWN]):
+        at = f"image {index[0]}" + (f" pixel {tuple(int(i) for i in index[1:])}"
+                                    if len(index) > 1 else "")
+        shown.append(f"{at} (TFLite class {tflite_top[index]}, Keras class {keras_top[index]}, "
+                     f"Keras logit gap {gap[index]:.3g})")
+    more = f" and {len(where) - _SHOWN} more" if len(where) > _SHOWN else ""
+    return f"{len(where)} of {agree.size} {unit} disagree: {', '.join(shown)}{more}"
+
+
+def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD, steps=None):
     """Parity figures per output and overall; raises ParityError on failure.
 
     float32/float16: max |TFLite - Keras| within ATOL times the outputs' scale,
-    max(1, max |Keras|). dynamic/int8: share of
-    positions (images, or pixels for per-pixel outputs) whose arg-max class
-    agrees, at least `threshold`; the mean absolute error is reported too.
+    max(1, max |Keras|). dynamic/int8: share of positions (images, or pixels
+    for per-pixel outputs) whose TFLite top-1 class is a Keras top-1 up to
+    `tie_tolerance`, at least `threshold`; the mean absolute error is reported
+    too. `steps`: each TFLite output's quantization scale (0 or None: float).
     """
-    outputs = []
-    for e, g in zip(expected, got):
+    steps = steps or [0.0] * len(expected)
+    outputs, top1 = [], []
+    for e, g, step in zip(expected, got, steps):
         error = np.abs(g.astype("float64") - e)
-        agreement = float(np.mean(np.argmax(g, -1) == np.argmax(e, -1)))
+        tie = tie_tolerance(e, step)
+        top1.append(_top1(e, g, tie))
+        agree = top1[-1][-1]
         outputs.append({"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean()),
-                        "top1_agreement": agreement,
+                        "top1_agreement": float(np.mean(agree)), "tie_tolerance": tie,
                         "tolerance": ATOL.get(quantize, 0.0) * max(1.0, float(np.abs(e).max()))})
     if quantize in ATOL:
         rule = {"atol": ATOL[quantize]}
@@ -93,17 +138,23 @@ def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
     result = {"checked": True, "quantize": quantize, "samples": len(expected[0]), **rule,
               "outputs": outputs, "passed": passed and len(expected) == len(got)}
     if not result["passed"]:
-        worst = max(outputs, key=lambda o: o["max_abs_error"] / o["tolerance"]) \
-            if quantize in ATOL else min(outputs, key=lambda o: o["top1_agreement"])
-        detail = (f"max abs error {worst['max_abs_error']:.3g} > {worst['tolerance']:.3g} "
-                  f"(atol {ATOL[quantize]} x max(1, max |Keras output|))"
-                  if quantize in ATOL else
-                  f"top-1 agreement {worst['top1_agreement']:.4f} < threshold {threshold} "
-                  f"(mean abs error {worst['mean_abs_error']:.3g})")
+        if quantize in ATOL:
+            worst = max(outputs, key=lambda o: o["max_abs_error"] / o["tolerance"])
+            detail = (f"max abs error {worst['max_abs_error']:.3g} > {worst['tolerance']:.3g} "
+                      f"(atol {ATOL[quantize]} x max(1, max |Keras output|))")
+        else:
+            i = min(range(len(outputs)), key=lambda i: outputs[i]["top1_agreement"])
+            worst = outputs[i]
+            detail = (f"{f'output {i}: ' if len(outputs) > 1 else ''}"
+                      f"top-1 agreement {worst['top1_agreement']:.4f} < threshold {threshold} "
+                      f"(mean abs error {worst['mean_abs_error']:.3g}, ties within "
+                      f"{worst['tie_tolerance']:.3g} agree); {_disagreements(*top1[i])}")
         raise ParityError(f"TFLite ({quantize}) parity with Keras failed on "
                           f"{len(expected[0])} held-out images: {detail}.")
     return result
 
 
 def check(flatbuffer, images, expected, quantize, threshold=DEFAULT_THRESHOLD):
-    return compare(expected, run_tflite(flatbuffer, images), quantize, threshold)
+    _, outputs = io_details(flatbuffer)
+    steps = [details["quantization"][0] for details in outputs]
+    return compare(expected, run_tflite(flatbuffer, images), quantize, threshold, steps)

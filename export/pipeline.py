@@ -8,7 +8,7 @@ from absl import logging
 
 from export import data, parity, report as reporting, saved_model, source, tflite
 from export.errors import ExportError
-from export.files import Staging, size_of
+from export.files import Staging, check_output_dir, size_of
 
 FORMATS = ("saved_model", "tflite")
 MAX_PARITY_IMAGES = 512
@@ -37,6 +37,19 @@ def _check_arguments(quantize, quantized_io, representative_steps, parity_thresh
         raise ExportError(f"parity_threshold must be in (0, 1]; got {parity_threshold!r}.")
     if not isinstance(latency_runs, int) or latency_runs < 0:
         raise ExportError(f"latency_runs must be an int >= 0; got {latency_runs!r}.")
+
+
+def _check_labels(model, kinds, labels, origin):
+    """The metadata's labels name the classes of the class outputs (per image or
+    per pixel), so their count must be each one's class (channel) count."""
+    if labels is None:
+        return
+    for tensor, kind in zip(model.outputs, kinds):
+        classes = tensor.shape[-1]
+        if kind != "features" and classes is not None and classes != len(labels):
+            raise ExportError(f"{len(labels)} labels {origin} but {model.name}'s output "
+                              f"{tensor._keras_history.operation.name!r} has {classes} classes; "
+                              f"pass {classes} labels, one per class.")
 
 
 def _as_list(outputs):
@@ -68,6 +81,7 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     Raises ExportError (FlexOpsError, ParityError) and then writes nothing; an
     existing output is replaced only by an export that passed its checks.
     """
+    check_output_dir(output_dir)
     formats = parse_formats(formats)
     _check_arguments(quantize, quantized_io, representative_steps, parity_threshold, latency_runs)
     if quantize == "int8" and representative_data is None:
@@ -79,6 +93,8 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     name = name or model.name
     image_shape = tuple(model.inputs[0].shape[1:])
     value_range = tuple(value_range or source.value_range_of(model))
+    kinds = source.output_kinds(model)
+    _check_labels(model, kinds, labels, "were given")
 
     representative = None
     if isinstance(representative_data, str):
@@ -86,9 +102,12 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
         load = functools.partial(data.load_dataset, representative_data, image_shape=image_shape,
                                  value_range=value_range, task=task)
         representative, _, class_names = load(split="train")
+        if labels is None:
+            labels = class_names
+            _check_labels(model, kinds, labels, f"came from the class names of representative "
+                                                f"data {representative_data!r}")
         if held_out is None:
             held_out = load(split="test")[0]
-        labels = class_names if labels is None else labels
     elif representative_data is not None:
         representative = np.asarray(representative_data, "float32")
     if held_out is None:
@@ -97,7 +116,6 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
     if held_out.shape[1:] != image_shape:
         raise ExportError(f"held-out images have shape {held_out.shape[1:]}; the model takes {image_shape}.")
     expected = keras_outputs(model, held_out)
-    kinds = source.output_kinds(model)
 
     stem = name if quantize == "none" else f"{name}_{quantize}"
     result = {"model": name, "output_dir": os.path.abspath(output_dir), "formats": list(formats),

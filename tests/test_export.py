@@ -134,6 +134,9 @@ def test_int8_io_and_quantization_params_recorded(digits_model, int8_export):
     # Inputs in [0, 1] span the int8 range: scale ~ 1/255, zero point -128.
     assert q["zero_point"] == -128 and abs(q["scale"] - 1 / 255) < 1e-3
     assert meta["outputs"][0]["quantization"]["scale"] > 0
+    # Top-1 ties are judged on the int8 output's grid: one step is its scale.
+    tie = int8_export["tflite"]["parity"]["outputs"][0]["tie_tolerance"]
+    assert tie == meta["outputs"][0]["quantization"]["scale"]
     assert int8_export["tflite"]["representative"] == {"data": "digits", "steps": 100}
     with open(int8_export["metadata_path"]) as f:
         assert json.load(f) == meta
@@ -299,6 +302,31 @@ def _tiny_model(name="tiny"):
     return keras.Model(inputs, keras.layers.Dense(3, name="predictions")(x), name=name)
 
 
+def _segmentation_model():
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 1, name="segmentation")(x), name="seg")
+
+
+@pytest.mark.parametrize("build, kwargs, message", [
+    (_tiny_model, dict(labels=["a", "b"]),
+     r"2 labels were given but tiny's output 'predictions' has 3 classes; pass 3 labels"),
+    (_tiny_model, dict(representative_data="digits"),
+     r"10 labels came from the class names of representative data 'digits' but tiny's output "
+     r"'predictions' has 3 classes; pass 3 labels"),
+    (_segmentation_model, dict(labels=["a", "b", "c"]),
+     r"3 labels were given but seg's output 'segmentation' has 4 classes; pass 4 labels"),
+], ids=["given", "from_dataset", "per_pixel"])
+def test_label_count_must_match_the_classes(build, kwargs, message, tmp_path, monkeypatch):
+    # Checked before the model runs on anything, let alone is converted.
+    monkeypatch.setattr(export.pipeline, "keras_outputs",
+                        lambda *a: pytest.fail("the labels were checked too late"))
+    out = tmp_path / "out"
+    with pytest.raises(export.ExportError, match=message):
+        export.export_model(build(), out, latency_runs=0, **kwargs)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("content, message", [
     (None, r"does not exist"),
     (b"this is not a zip archive", r"not a valid \.keras archive"),
@@ -376,6 +404,34 @@ def test_cli_bad_input_exits_non_zero_without_output(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_output_dir_that_is_a_file_refused_up_front(where, tmp_path, monkeypatch):
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    out = taken if where == "file" else taken / "out"
+    # Checked before any work: loading the model would already be too late.
+    monkeypatch.setattr(export.pipeline.source, "load_model",
+                        lambda *a, **k: pytest.fail("the model was loaded before the check"))
+    message = (r"output_dir '.*taken' is an existing file" if where == "file" else
+               r"output_dir '.*taken/out' cannot be created: '.*taken' is a file")
+    with pytest.raises(export.ExportError, match=message):
+        export.export_model(_tiny_model(), out, latency_runs=0)
+    assert taken.read_text() == "not a directory"
+
+
+def test_cli_output_dir_that_is_a_file_is_one_error_line(tmp_path):
+    from harness_util import REPO, env
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    run = subprocess.run([sys.executable, "-m", "export", "--model=lenet5",
+                          f"--output_dir={taken}"], capture_output=True, text=True, timeout=300,
+                         cwd=REPO, env=env())
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert re.search(r"zoo-export: error: output_dir '.*taken' is an existing file", run.stderr)
+    assert taken.read_text() == "not a directory"
+
+
 def test_op_counts_reads_the_flatbuffer():
     # A float conversion of a tiny model: one conv, one mean, one dense.
     import tempfile
@@ -409,3 +465,63 @@ def test_float_parity_tolerance_scales_with_the_logits():
         parity.compare([small / np.abs(small).max()], [small / np.abs(small).max() + 4e-4], "none")
     with pytest.raises(export.ParityError):
         parity.compare([large], [large + 2e-2], "none")
+
+
+# --- top-1 parity of quantized models: ties, near-ties, real disagreement -----
+
+def _logits(n=8, classes=10):
+    """Keras-like logits with a clear top-1 (class 0, 2 above the rest)."""
+    rng = np.random.default_rng(0)
+    e = rng.uniform(-1, 0, size=(n, classes))
+    e[:, 0] = 2.0
+    return e
+
+
+@pytest.mark.parametrize("quantize", ["int8", "dynamic"])
+def test_top1_parity_counts_tied_logits_as_agreeing(quantize):
+    """An untrained MobileNetV2's logits are all equal: any class is a top-1."""
+    expected = np.zeros((8, 10), "float32")
+    got = expected.copy()
+    got[np.arange(8), np.arange(8)] = 1e-12  # TFLite breaks each tie its own way
+    result = parity.compare([expected], [got], quantize)
+    assert result["passed"] and result["outputs"][0]["top1_agreement"] == 1.0
+
+
+def test_top1_parity_near_tie_within_one_output_step():
+    expected = _logits()
+    expected[3, 4] = 1.97  # 0.03 below the top-1 of image 3
+    got = expected.copy()
+    got[3, 4] = 2.01  # TFLite ranks class 4 first
+    # Within one step (0.05) of the int8 output grid: the TFLite model cannot order them.
+    result = parity.compare([expected], [got], "int8", threshold=1.0, steps=[0.05])
+    assert result["passed"] and result["outputs"][0]["tie_tolerance"] == 0.05
+    # A finer grid (0.01) could: then it is a real disagreement.
+    with pytest.raises(export.ParityError, match=r"1 of 8 images disagree: image 3 \(TFLite "
+                                                 r"class 4, Keras class 0, Keras logit gap 0.03\)"):
+        parity.compare([expected], [got], "int8", threshold=1.0, steps=[0.01])
+
+
+def test_top1_parity_failure_names_the_images_classes_and_gaps():
+    expected = _logits()
+    got = expected.copy()
+    for image, cls in [(2, 3), (5, 7), (6, 1), (7, 9)]:
+        got[image, cls] = 3.0
+    with pytest.raises(export.ParityError,
+                       match=r"top-1 agreement 0.5000 < threshold 0.98 .*4 of 8 images disagree: "
+                             r"image 2 \(TFLite class 3, Keras class 0, Keras logit gap 2\.\d+\), "
+                             r"image 5 \(TFLite class 7, Keras class 0, Keras logit gap 2\.\d+\), "
+                             r"image 6 \(TFLite class 1, .*\) and 1 more\.$"):
+        parity.compare([expected], [got], "int8")
+
+
+def test_top1_parity_per_pixel_names_the_pixel():
+    expected = np.zeros((2, 4, 4, 3), "float32")
+    expected[..., 0] = 1.0
+    got = expected.copy()
+    got[1, 2, 3, 2] = 2.0
+    with pytest.raises(export.ParityError, match=r"1 of 32 pixels disagree: image 1 pixel "
+                                                 r"\(2, 3\) \(TFLite class 2, Keras class 0, "
+                                                 r"Keras logit gap 1\)"):
+        parity.compare([expected], [got], "int8", threshold=1.0)
+    got[1, 2, 3, 2] = 1.0  # now a tie
+    assert parity.compare([expected], [got], "int8", threshold=1.0)["passed"]
