@@ -118,3 +118,49 @@ def test_pretrained_source_is_checked_before_the_precision_probe(tmp_path, monke
             f"--model_dir={tmp_path / 'run'}")
     assert not (tmp_path / "run").exists()
     keras.backend.clear_session()
+
+
+def _readme_commands(program):
+    """The argument lists of the README's `program ...` lines (continuations joined)."""
+    import re
+    import shlex
+
+    from harness_util import REPO
+
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", (REPO / "README.md").read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("  #")[0].strip()
+            if line.startswith(program + " "):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_readme_training_examples_run_as_written(tmp_path):
+    """Each README `zoo-train` example, shortened to one epoch: the tfds ones on
+    tfds's mock data, the folder one on real photos (its ImageNet download is
+    what a test may not do, so that one is parsed only)."""
+    import tensorflow_datasets as tfds
+
+    from harness_util import parse
+
+    photos = tmp_path / "photos"
+    for label, names in (("cats", ("chelsea", "cat", "astronaut")),
+                         ("things", ("coffee", "rocket", "camera"))):
+        (photos / label).mkdir(parents=True)
+        for name in names:
+            skio.imsave(photos / label / f"{name}.png", getattr(skdata, name)(),
+                        check_contrast=False)
+    examples = [[a.replace("/photos", str(photos)) for a in args]
+                for args in _readme_commands("zoo-train") if not any("<" in a for a in args)]
+    assert len(examples) >= 3, examples
+    ran = 0
+    for index, args in enumerate(examples):
+        parse(*args)
+        if "--pretrained=imagenet" in args:
+            continue
+        with tfds.testing.mock_data(num_examples=20):
+            result = run(*args, "--epochs=1", f"--model_dir={tmp_path / str(index)}")
+        assert np.isfinite(result["eval"]["loss"]), args
+        ran += 1
+    assert ran >= 2
