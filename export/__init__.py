@@ -8,6 +8,9 @@ checks against Keras, a report and a metadata sidecar.
 Command line: `python -m export --model=... --output_dir=...` (or `zoo-export`).
 """
 
+import training  # noqa: F401  (first: it quiets TensorFlow's start-up lines before TF loads)
+
+# isort: split
 from export.errors import ExportError, FlexOpsError, ParityError
 from export.pipeline import FORMATS, export_model
 from export.source import load_model

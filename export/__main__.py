@@ -8,7 +8,6 @@ TFLite, checked against Keras; exits non-zero, writing nothing, on failure.
 
 import sys
 
-import training  # noqa: F401  (quiets TensorFlow's start-up lines before it loads)
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS

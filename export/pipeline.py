@@ -6,7 +6,8 @@ import os
 import numpy as np
 from absl import logging
 
-from export import data, parity, report as reporting, saved_model, source, tflite
+from export import data, parity, saved_model, source, tflite
+from export import report as reporting
 from export.errors import ExportError
 from export.files import Staging, check_output_dir, size_of
 

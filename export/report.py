@@ -55,6 +55,7 @@ def keras_latency_ms(model, runs):
 
 def environment():
     import ai_edge_litert
+
     import zoo
     return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import photos as _photos
+
 from training import augment
 
 PER_IMAGE = [n for n in augment.AUGMENTATIONS if n not in augment.BATCH_AUGMENTATIONS]

@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import photos
 
 import zoo
-from conftest import photos
 from zoo import layers as zl
 from zoo.lenet import PAPER_C3_TABLE
 

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import photos
 
 import zoo
-from conftest import photos
 
 # zoo name, keras.applications constructor, preprocessing module, input size
 # [, keyword arguments both builders take, e.g. dict(alpha=0.5)]

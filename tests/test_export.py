@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_params import REFERENCE
 
 import export
 import zoo
 from export import data, parity, saved_model, tflite
-from test_params import REFERENCE
 
 SLOW_PARAMS = 20_000_000  # exports of models above this many params are marked slow
 DIGITS_SHAPE = (32, 32, 1)
@@ -359,7 +359,8 @@ def test_missing_or_corrupt_keras_file(content, message, tmp_path):
     (dict(quantize="int8", quantized_io="int16", representative_data="digits"),
      r"quantized_io must be one of int8, uint8; got 'int16'"),
     (dict(quantize="float16", formats="saved_model"), r"applies to TFLite; add tflite to formats"),
-    (dict(representative_data="imagenet"), r"Representative data 'imagenet' could not be loaded: 'imagenet' is not digits, shapes"),
+    (dict(representative_data="imagenet"),
+     r"Representative data 'imagenet' could not be loaded: 'imagenet' is not digits, shapes"),
     (dict(parity_threshold=1.5), r"parity_threshold must be in \(0, 1\]"),
     (dict(input_shape=(16, 16, 3)), r"does not fit tiny's input \(8, 8, 1\)"),
 ])

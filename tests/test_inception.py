@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import photos
 
 import zoo
-from conftest import photos
 from zoo.inception import AUX_MIN_SIZE, strip_aux
 from zoo.layers import inception_module
 

@@ -6,11 +6,11 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from conftest import photos
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 
 import zoo
-from conftest import photos
 from zoo import efficientnet as eff
 
 # shared/DESIGN.md: width, depth, resolution, dropout of the released B0-B7

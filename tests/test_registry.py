@@ -1,11 +1,11 @@
 """The builder contract, over every registered model."""
 
+import keras
 import numpy as np
 import pytest
-import keras
+from conftest import photos
 
 import zoo
-from conftest import photos
 
 CLASSIFIERS = [n for n in zoo.list_models() if zoo.registry._entry(n).task == "classification"]
 

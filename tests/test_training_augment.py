@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from absl import app, flags
 
-from harness_util import parse, run
 from training import data, train
+
+from harness_util import parse, run
 
 
 def test_augmenters_run_in_the_training_pipeline_only():

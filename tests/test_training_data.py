@@ -8,8 +8,9 @@ import tensorflow_datasets as tfds
 from skimage import data as skdata
 from skimage import io as skio
 
-from harness_util import read_json, run
 from training import data
+
+from harness_util import read_json, run
 
 
 def _arrays(ds):

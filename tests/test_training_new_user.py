@@ -13,9 +13,10 @@ from skimage import data as skdata
 from skimage import io as skio
 
 import zoo
-from harness_util import cli, read_json, run
 from training import transfer
 from training.errors import HarnessError, WeightsError
+
+from harness_util import cli, read_json, run
 
 QUICK = ("--epochs=1", "--classes=0,1", "--mixed_precision=float32", "--export=")
 

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import zoo
+
 from harness_util import read_json, run
 
 

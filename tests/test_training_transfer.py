@@ -5,8 +5,9 @@ import math
 import keras
 import numpy as np
 
-from harness_util import run
 from training import data, transfer
+
+from harness_util import run
 
 
 class Snapshot(keras.callbacks.Callback):

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import photos
 
 import zoo
-from conftest import photos
 
 
 def count(model, kind):
@@ -73,7 +73,8 @@ def test_model_info():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(input_shape=(40, 40, 1)), r"unet with depth=4 needs input height and width that are multiples of 16; got 40x40.*e\.g\. 48x48"),
+    (dict(input_shape=(40, 40, 1)),
+     r"unet with depth=4 needs input height and width that are multiples of 16; got 40x40.*e\.g\. 48x48"),
     (dict(input_shape=(32, 24, 1)), r"multiples of 16; got 32x24"),
     (dict(input_shape=(48, 48, 1), depth=5), r"depth=5 needs .* multiples of 32; got 48x48"),
     (dict(depth=0), r"depth must be a positive int; got 0"),

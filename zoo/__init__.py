@@ -6,10 +6,9 @@
     zoo.model_info("resnet50")["params"]
 """
 
-from zoo.registry import build, list_models, model_info, register_model
-
 # Importing a family registers its models.
 from zoo import alexnet, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
+from zoo.registry import build, list_models, model_info, register_model
 
 __version__ = "0.1.0"
 __all__ = ["build", "list_models", "model_info", "register_model", "__version__"]

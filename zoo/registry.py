@@ -57,7 +57,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             raise ValueError(f"A model named {name!r} is already registered.")
         _MODELS[name] = ModelEntry(
             name=name, builder=fn, paper=paper, input_shape=tuple(input_shape),
-            num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task, published_weights=published_weights,
+            num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task,
+            published_weights=published_weights,
             loss_weights=tuple(loss_weights) if loss_weights else None)
         return fn
 

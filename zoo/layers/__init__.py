@@ -1,12 +1,19 @@
 """Shared building blocks: the one conv-bn-act, residual and mobile blocks, heads."""
 
-from zoo.layers.conv import conv_bn_act
 from zoo.layers.connection_table import ConnectionTableConv2D
+from zoo.layers.conv import conv_bn_act
 from zoo.layers.head import classifier_head, dense_head, global_pool
 from zoo.layers.inception import inception_module
 from zoo.layers.lrn import LocalResponseNormalization
-from zoo.layers.mobile import (correct_pad, depthwise_bn_act, depthwise_separable_block,
-                               inverted_residual, make_divisible, mbconv, squeeze_excite)
+from zoo.layers.mobile import (
+    correct_pad,
+    depthwise_bn_act,
+    depthwise_separable_block,
+    inverted_residual,
+    make_divisible,
+    mbconv,
+    squeeze_excite,
+)
 from zoo.layers.residual import basic_block, bottleneck_block
 
 __all__ = ["ConnectionTableConv2D", "LocalResponseNormalization", "basic_block", "bottleneck_block",
