@@ -124,7 +124,7 @@ def _check_resume(config, run_dir, state):
                            "missing); check --model_dir, or drop --resume to start a new run.")
 
 
-def train(config=None, callbacks=()):
+def train(config: RunConfig | None = None, callbacks=()) -> dict:
     """Runs the job `config` (a RunConfig) describes; returns {"model_dir", "eval",
     "model", "export", "config", "seconds"}.
 
