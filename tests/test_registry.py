@@ -7,11 +7,11 @@ from conftest import photos
 
 import zoo
 
-CLASSIFIERS = [n for n in zoo.list_models() if zoo.registry._entry(n).task == "classification"]
+CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classification"]
 
 
 def small_shape(name):
-    entry = zoo.registry._entry(name)
+    entry = zoo.get_entry(name)
     return (entry.min_size, entry.min_size, entry.input_shape[-1])
 
 
@@ -21,7 +21,7 @@ def test_build_forward_save_load(name, tmp_path):
     model = zoo.build(name, input_shape=shape, num_classes=10)
     batch = photos(shape[0], shape[-1]) / 255.0
     outputs = model(batch, training=False)
-    expected = (len(batch), 10) if zoo.registry._entry(name).task == "classification" \
+    expected = (len(batch), 10) if zoo.get_entry(name).task == "classification" \
         else (len(batch), *shape[:2], 10)
     assert tuple(outputs.shape) == expected
     assert np.isfinite(outputs).all()

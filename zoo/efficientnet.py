@@ -17,7 +17,7 @@ from keras import layers
 
 from zoo import layers as zl
 from zoo.options import BuildOptions, PublishedWeights
-from zoo.registry import _COMMON_ARGS, register_model
+from zoo.registry import COMMON_ARGS, register_model
 
 PAPER = ("Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
          "ICML 2019 (arXiv:1905.11946)")
@@ -141,10 +141,10 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
     at most 0.5). `kwargs` are the common build arguments (num_classes,
     include_top, input_shape, dropout, ...); there are no published weights.
     """
-    unknown = sorted(set(kwargs) - set(_COMMON_ARGS))
+    unknown = sorted(set(kwargs) - set(COMMON_ARGS))
     if unknown:
         raise TypeError(f"efficientnet got unknown argument(s) {', '.join(unknown)}; it accepts: phi, "
-                        f"width, depth, resolution, drop_connect_rate, {', '.join(_COMMON_ARGS)}.")
+                        f"width, depth, resolution, drop_connect_rate, {', '.join(COMMON_ARGS)}.")
     explicit = (width, depth, resolution) != (None, None, None)
     if phi is not None:
         if explicit:

@@ -148,7 +148,8 @@ def _build_mobilenet_v2(stages, options, *, alpha=1.0):
 
 
 register_model("mobilenet", functools.partial(_build_mobilenet, MOBILENET_BLOCKS), paper=PAPER_V1,
-               input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights)
+               input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights,
+               head_layers=("conv_preds",))  # a 1x1 conv; "predictions" is its activation
 register_model("mobilenet_v2", functools.partial(_build_mobilenet_v2, MOBILENET_V2_STAGES),
                paper=PAPER_V2, input_shape=(224, 224, 3), min_size=32,
                published_weights=_mobilenet_v2_weights)
