@@ -33,7 +33,7 @@ def test_build_forward_save_load(name, tmp_path):
 
 
 def test_list_models_wildcards():
-    assert zoo.list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert zoo.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert zoo.list_models("nothing*") == []
 
 

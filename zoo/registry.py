@@ -12,6 +12,7 @@ import fnmatch
 import functools
 import inspect
 import math
+import re
 
 import keras
 
@@ -117,9 +118,14 @@ def build(model: str, /, **kwargs) -> keras.Model:
     return entry.builder(options, **{k: v for k, v in kwargs.items() if k in family})
 
 
+def _natural_key(name):
+    # Digit runs compare as numbers, so resnet18 comes before resnet101.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered models matching an fnmatch `pattern`."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    """Names of the registered models matching an fnmatch `pattern`, in natural order."""
+    return sorted((n for n in _MODELS if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
 
 
 @functools.lru_cache(maxsize=None)
