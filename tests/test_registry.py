@@ -1,5 +1,7 @@
 """The builder contract, over every registered model."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -30,6 +32,60 @@ def test_build_forward_save_load(name, tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded(batch, training=False), outputs, atol=1e-5)
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
+
+
+def test_get_entry_builds_nothing(monkeypatch):
+    built = []
+    monkeypatch.setattr(keras.layers.Layer, "__init__",
+                        lambda *a, **k: built.append(1) or pytest.fail("a layer was built"))
+    for name in zoo.list_models():
+        assert zoo.get_entry(name).name == name
+    assert not built
+
+
+@pytest.mark.parametrize("name, facts", [
+    ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10, input_range=(0.0, 1.0),
+                    head_layers=("f6", "predictions"), imagenet_weights=False, loss_weights=None)),
+    ("efficientnet_b0", dict(input_shape=(224, 224, 3), input_range=(0.0, 255.0), head_layers=("predictions",),
+                             imagenet_weights=True)),
+    ("googlenet", dict(loss_weights=(1.0, 0.3, 0.3), task="classification")),
+    ("vgg16", dict(head_layers=("fc1", "fc2", "predictions"), imagenet_weights=True, min_size=32)),
+    ("mobilenet", dict(head_layers=("conv_preds",), imagenet_weights=True)),
+    ("unet", dict(task="segmentation", num_classes=2, input_shape=(512, 512, 1))),
+])
+def test_get_entry_facts(name, facts):
+    entry = zoo.get_entry(name)
+    assert isinstance(entry, zoo.ModelEntry)
+    assert {key: getattr(entry, key) for key in facts} == facts
+
+
+def test_get_entry_arguments_are_what_build_accepts():
+    entry = zoo.get_entry("googlenet")
+    assert entry.arguments[:2] == ("name", "input_shape")
+    assert {"aux_logits", "batch_norm", "features_only", "out_indices"} <= set(entry.arguments)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.task = "segmentation"
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet"])
+def test_head_layers_are_the_weighted_layers_the_top_adds(name):
+    shape = small_shape(name)
+    backbone = {layer.name for layer in zoo.build(name, input_shape=shape, include_top=False).layers}
+    model = zoo.build(name, input_shape=shape)
+    added = tuple(layer.name for layer in model.layers if layer.weights and layer.name not in backbone)
+    assert added == zoo.get_entry(name).head_layers
+
+
+def test_unknown_entry_lists_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown model name 'resnet81'. Did you mean: resnet18"):
+        zoo.get_entry("resnet81")
+
+
+def test_list_models_natural_order():
+    assert zoo.list_models("vgg*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
+    assert zoo.list_models("efficientnet_b[0-2]") == ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2"]
+    names = zoo.list_models()
+    assert names.index("resnet18") < names.index("resnet101") and names.index("mobilenet") < names.index("resnet18")
 
 
 def test_list_models_wildcards():
