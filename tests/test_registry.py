@@ -172,3 +172,30 @@ def test_model_info_reports_params_flops_and_weights():
     assert 1.80e9 < info["flops"] / 2 < 1.83e9
     assert info["imagenet_weights"] is False and zoo.model_info("resnet50")["imagenet_weights"] is True
     assert info["input_shape"] == (224, 224, 3)
+
+
+# Their valid (unpadded) convs and pools trim the borders, so a map is smaller
+# than input / stride (the nominal stride, the product of strides): checked at
+# their default input, where the trimming stays under one halving.
+VALID_PADDED = ("lenet5", "alexnet")
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_features_only_maps_are_the_declared_ones(name):
+    entry = zoo.get_entry(name)
+    size = -(-max(entry.min_size, 64) // 32) * 32  # small, and a multiple of the deepest stride
+    if name in VALID_PADDED:
+        size = entry.input_shape[0]
+    shape = (size, size, entry.input_shape[-1])
+    if entry.features is None:
+        with pytest.raises(ValueError, match="features_only"):
+            zoo.build(name, features_only=True, input_shape=shape)
+        return
+    model = zoo.build(name, features_only=True, input_shape=shape)
+    assert [o.shape[-1] for o in model.outputs] == [channels for _, channels in entry.features]
+    for output, (stride, _) in zip(model.outputs, entry.features):
+        height, width = output.shape[1:3]
+        if name in VALID_PADDED:
+            assert size // (2 * stride) < height == width <= size // stride
+        else:
+            assert (size / height, size / width) == (stride, stride)

@@ -42,6 +42,19 @@ def _check_groups(config, groups):
                          f"(one of {accepted}); got {groups!r}.")
 
 
+def _features(config):
+    """(stride, channels) after each strided conv and pool, as `_build_alexnet` appends them."""
+    stride, features = 1, []
+    for filters, _, strides, _, _, _, pool in config:
+        stride *= strides
+        if strides > 1:
+            features.append((stride, filters))
+        if pool:
+            stride *= 2
+            features.append((stride, filters))
+    return features
+
+
 def _build_alexnet(config, options, *, groups=2):
     """`groups`: the towers conv2, conv4 and conv5 are split into (the paper's 2)."""
     _check_groups(config, groups)
@@ -66,4 +79,4 @@ def _build_alexnet(config, options, *, groups=2):
 # 67 -> conv1 15 -> pool 7 -> pool 3 -> pool 1.
 register_model("alexnet", functools.partial(_build_alexnet, ALEXNET), paper=PAPER,
                input_shape=(227, 227, 3), min_size=67,
-               head_layers=(*(name for name, _ in HIDDEN), "predictions"))
+               head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(ALEXNET))

@@ -97,6 +97,17 @@ def _dropout_for(phi):
     return min(0.5, max(0.0, 0.2 + 0.1 * (phi // 2)))
 
 
+def _features(width):
+    """(stride, channels) before each strided stage and of the top conv, as
+    `_build_efficientnet` appends them (repeats do not change them)."""
+    stride, channels, features = 2, round_filters(STEM_FILTERS, width), []
+    for _, _, filters, _, first_stride in B0_BLOCKS:
+        if first_stride != 1:
+            features.append((stride, channels))
+        stride, channels = stride * first_stride, round_filters(filters, width)
+    return features + [(stride, round_filters(TOP_FILTERS, width))]
+
+
 def _build_efficientnet(config, options, *, drop_connect_rate=0.2):
     """`config` is (width, depth, resolution, dropout); `drop_connect_rate` is the
     stochastic-depth rate of the last block, growing linearly from 0 at the first."""
@@ -174,4 +185,4 @@ for _name, _config in EFFICIENTNETS.items():
     register_model(_name, functools.partial(_build_efficientnet, _config), paper=PAPER,
                    input_range=(0.0, 255.0),  # Rescaling and Normalization are in the model
                    input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE,
-                   published_weights=_published(_name))
+                   published_weights=_published(_name), features=_features(_config[0]))

@@ -54,6 +54,16 @@ def _conv(name, filters, kernel, connections):
     return zl.ConnectionTableConv2D(connections, kernel, name=name)
 
 
+def _features(config):
+    """(stride, channels) after each subsampling layer, as `_build_lenet` appends them."""
+    stride, features = 1, []
+    for _, filters, _, pool_name in config:
+        if pool_name:
+            stride *= 2
+            features.append((stride, filters))
+    return features
+
+
 def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="full"):
     """`activation` "tanh" | "relu", `pool` "avg" | "max", `c3_table` "full" | "paper"."""
     activation = _choose("activation", activation, ACTIVATIONS)
@@ -73,4 +83,4 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
 
 register_model("lenet5", functools.partial(_build_lenet, LENET5), paper=PAPER,
                input_shape=(32, 32, 1), num_classes=10, min_size=32,
-               head_layers=(*(name for name, _ in HIDDEN), "predictions"))
+               head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(LENET5))

@@ -41,6 +41,9 @@ class ModelEntry:
     # The layers with weights that the classifier top adds at the default
     # arguments: what transfer learning re-initialises for new classes.
     head_layers: tuple
+    # ((stride, channels), ...) of the `features_only` maps at the default
+    # arguments, shallow to deep (timm's FeatureInfo); None: no such form.
+    features: tuple | None
 
     def family_args(self):
         """The keyword arguments the family builder takes beyond the common ones."""
@@ -60,7 +63,7 @@ class ModelEntry:
 
 def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
                    input_range=(0.0, 1.0), task="classification", published_weights=None,
-                   loss_weights=None, head_layers=("predictions",)):
+                   loss_weights=None, head_layers=("predictions",), features=None):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
@@ -68,7 +71,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
     layer is built; `input_range` is the pixel range the model expects (0-255
     for models that rescale their own input, as EfficientNet); `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
     training harness how to weigh a multi-output model's losses; `head_layers`
-    names the layers with weights that the classifier top adds.
+    names the layers with weights that the classifier top adds; `features` gives
+    the (stride, channels) of each `features_only` map at the default arguments.
     """
 
     def register(fn):
@@ -79,7 +83,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task,
             published_weights=published_weights,
             loss_weights=tuple(loss_weights) if loss_weights else None,
-            head_layers=tuple(head_layers))
+            head_layers=tuple(head_layers),
+            features=None if features is None else tuple(map(tuple, features)))
         return fn
 
     return register if builder is None else register(builder)

@@ -60,5 +60,6 @@ for _name, _config in VGGS.items():
     register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
                    input_shape=(224, 224, 3), min_size=32,
                    head_layers=(*(name for name, _ in HIDDEN), "predictions"),
+                   features=[(2 ** stage, filters) for stage, filters in enumerate(STAGE_FILTERS, start=1)],
                    published_weights=PublishedWeights.tf_kernels(
                        _WEIGHTS_URL.format(name=_name), _name, _WEIGHT_HASHES))
