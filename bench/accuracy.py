@@ -70,7 +70,7 @@ def _child(argv):
         def on_train_begin(self, logs=None):
             import zoo
 
-            shape = zoo.registry._entry(train.FLAGS.model).input_shape
+            shape = zoo.get_entry(train.FLAGS.model).input_shape
             test = data_lib.load(train.FLAGS.dataset, image_shape=shape).splits["test"]
             self.images = data_lib.sample_images(test, limit=100_000)
             self.labels = np.stack([y for _, y in test.as_numpy_iterator()])

@@ -37,7 +37,7 @@ def run(quick):
     rows = []
     for name, size, quick_size in MODELS:
         size = quick_size if quick else size
-        channels = zoo.registry._entry(name).input_shape[-1]
+        channels = zoo.get_entry(name).input_shape[-1]
         model = source.load_model(name, (size, size, channels))
         keras_ms = summary([1000 * t for t in keras_latency_runs(model, runs)])
         for quantize, flat in _flatbuffers(model, 20 if quick else 100).items():

@@ -48,7 +48,7 @@ def write_photo_folder(root, per_class):
 
 
 def _measure(model_name, dataset_name, runs, batch_size, image_size=None, epochs_per_run=1):
-    entry = zoo.registry._entry(model_name)
+    entry = zoo.get_entry(model_name)
     size = image_size or entry.input_shape[0]
     image_shape = (size, size, entry.input_shape[-1])
     data = data_lib.load(dataset_name, image_shape=image_shape)

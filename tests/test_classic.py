@@ -157,7 +157,7 @@ def test_min_sizes_are_tight():
     for name, shape in (("alexnet", (66, 66, 3)), ("lenet5", (31, 31, 1)), ("vgg11", (31, 31, 3))):
         options = zoo.options.BuildOptions(name, input_shape=shape)
         with pytest.raises(ValueError, match="(negative|zero)"):
-            zoo.registry._entry(name).builder(options)
+            zoo.get_entry(name).builder(options)
 
 
 @pytest.mark.parametrize("name, shape, expected", [

@@ -35,7 +35,7 @@ def digits_test_size():
 
 
 def _small_build(name):
-    entry = zoo.registry._entry(name)
+    entry = zoo.get_entry(name)
     return zoo.build(name, input_shape=(entry.min_size, entry.min_size, entry.input_shape[-1]),
                      num_classes=10)
 

@@ -30,7 +30,7 @@ EFFECTIVE_PHI = {"efficientnet_b0": 0, "efficientnet_b1": 0.5, "efficientnet_b2"
 def test_registered_coefficients_are_the_published_ones():
     assert eff.EFFICIENTNETS == PUBLISHED
     for name, (_, _, resolution, _) in PUBLISHED.items():
-        assert zoo.registry._entry(name).input_shape == (resolution, resolution, 3)
+        assert zoo.get_entry(name).input_shape == (resolution, resolution, 3)
 
 
 def test_compound_scaling_follows_the_paper():

@@ -1,5 +1,7 @@
 """The builder contract, over every registered model."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -7,11 +9,11 @@ from conftest import photos
 
 import zoo
 
-CLASSIFIERS = [n for n in zoo.list_models() if zoo.registry._entry(n).task == "classification"]
+CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classification"]
 
 
 def small_shape(name):
-    entry = zoo.registry._entry(name)
+    entry = zoo.get_entry(name)
     return (entry.min_size, entry.min_size, entry.input_shape[-1])
 
 
@@ -21,7 +23,7 @@ def test_build_forward_save_load(name, tmp_path):
     model = zoo.build(name, input_shape=shape, num_classes=10)
     batch = photos(shape[0], shape[-1]) / 255.0
     outputs = model(batch, training=False)
-    expected = (len(batch), 10) if zoo.registry._entry(name).task == "classification" \
+    expected = (len(batch), 10) if zoo.get_entry(name).task == "classification" \
         else (len(batch), *shape[:2], 10)
     assert tuple(outputs.shape) == expected
     assert np.isfinite(outputs).all()
@@ -32,8 +34,62 @@ def test_build_forward_save_load(name, tmp_path):
     assert not any(type(layer).__name__ == "Lambda" for layer in model.layers)
 
 
+def test_get_entry_builds_nothing(monkeypatch):
+    built = []
+    monkeypatch.setattr(keras.layers.Layer, "__init__",
+                        lambda *a, **k: built.append(1) or pytest.fail("a layer was built"))
+    for name in zoo.list_models():
+        assert zoo.get_entry(name).name == name
+    assert not built
+
+
+@pytest.mark.parametrize("name, facts", [
+    ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10, input_range=(0.0, 1.0),
+                    head_layers=("f6", "predictions"), imagenet_weights=False, loss_weights=None)),
+    ("efficientnet_b0", dict(input_shape=(224, 224, 3), input_range=(0.0, 255.0), head_layers=("predictions",),
+                             imagenet_weights=True)),
+    ("googlenet", dict(loss_weights=(1.0, 0.3, 0.3), task="classification")),
+    ("vgg16", dict(head_layers=("fc1", "fc2", "predictions"), imagenet_weights=True, min_size=32)),
+    ("mobilenet", dict(head_layers=("conv_preds",), imagenet_weights=True)),
+    ("unet", dict(task="segmentation", num_classes=2, input_shape=(512, 512, 1))),
+])
+def test_get_entry_facts(name, facts):
+    entry = zoo.get_entry(name)
+    assert isinstance(entry, zoo.ModelEntry)
+    assert {key: getattr(entry, key) for key in facts} == facts
+
+
+def test_get_entry_arguments_are_what_build_accepts():
+    entry = zoo.get_entry("googlenet")
+    assert entry.arguments[:2] == ("name", "input_shape")
+    assert {"aux_logits", "batch_norm", "features_only", "out_indices"} <= set(entry.arguments)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.task = "segmentation"
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet"])
+def test_head_layers_are_the_weighted_layers_the_top_adds(name):
+    shape = small_shape(name)
+    backbone = {layer.name for layer in zoo.build(name, input_shape=shape, include_top=False).layers}
+    model = zoo.build(name, input_shape=shape)
+    added = tuple(layer.name for layer in model.layers if layer.weights and layer.name not in backbone)
+    assert added == zoo.get_entry(name).head_layers
+
+
+def test_unknown_entry_lists_close_matches():
+    with pytest.raises(ValueError, match=r"Unknown model name 'resnet81'. Did you mean: resnet18"):
+        zoo.get_entry("resnet81")
+
+
+def test_list_models_natural_order():
+    assert zoo.list_models("vgg*") == ["vgg11", "vgg13", "vgg16", "vgg19"]
+    assert zoo.list_models("efficientnet_b[0-2]") == ["efficientnet_b0", "efficientnet_b1", "efficientnet_b2"]
+    names = zoo.list_models()
+    assert names.index("resnet18") < names.index("resnet101") and names.index("mobilenet") < names.index("resnet18")
+
+
 def test_list_models_wildcards():
-    assert zoo.list_models("resnet*") == ["resnet101", "resnet152", "resnet18", "resnet34", "resnet50"]
+    assert zoo.list_models("resnet*") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert zoo.list_models("nothing*") == []
 
 
@@ -116,3 +172,30 @@ def test_model_info_reports_params_flops_and_weights():
     assert 1.80e9 < info["flops"] / 2 < 1.83e9
     assert info["imagenet_weights"] is False and zoo.model_info("resnet50")["imagenet_weights"] is True
     assert info["input_shape"] == (224, 224, 3)
+
+
+# Their valid (unpadded) convs and pools trim the borders, so a map is smaller
+# than input / stride (the nominal stride, the product of strides): checked at
+# their default input, where the trimming stays under one halving.
+VALID_PADDED = ("lenet5", "alexnet")
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_features_only_maps_are_the_declared_ones(name):
+    entry = zoo.get_entry(name)
+    size = -(-max(entry.min_size, 64) // 32) * 32  # small, and a multiple of the deepest stride
+    if name in VALID_PADDED:
+        size = entry.input_shape[0]
+    shape = (size, size, entry.input_shape[-1])
+    if entry.features is None:
+        with pytest.raises(ValueError, match="features_only"):
+            zoo.build(name, features_only=True, input_shape=shape)
+        return
+    model = zoo.build(name, features_only=True, input_shape=shape)
+    assert [o.shape[-1] for o in model.outputs] == [channels for _, channels in entry.features]
+    for output, (stride, _) in zip(model.outputs, entry.features):
+        height, width = output.shape[1:3]
+        if name in VALID_PADDED:
+            assert size // (2 * stride) < height == width <= size // stride
+        else:
+            assert (size / height, size / width) == (stride, stride)

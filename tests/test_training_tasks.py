@@ -12,7 +12,7 @@ from harness_util import read_json, run
 
 
 def test_unet_on_shapes_improves_mean_iou(tmp_path):
-    size = max(32, zoo.registry._entry("unet").min_size)
+    size = max(32, zoo.get_entry("unet").min_size)
     result = run("--model=unet", "--dataset=shapes", f"--image_size={size}",
                  "--model_args=base_filters=8,depth=2,batch_norm=True", "--epochs=4",
                  "--batch_size=8", "--learning_rate=0.003", "--seed=0", f"--model_dir={tmp_path}")
@@ -27,7 +27,7 @@ def test_unet_on_shapes_improves_mean_iou(tmp_path):
 
 
 def test_googlenet_trains_its_side_branches_and_saves_one_output(tmp_path):
-    entry = zoo.registry._entry("googlenet")
+    entry = zoo.get_entry("googlenet")
     assert entry.loss_weights == (1.0, 0.3, 0.3)
     from zoo.inception import AUX_MIN_SIZE
 

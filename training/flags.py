@@ -142,7 +142,7 @@ def _check_model_args(values):
         raise flags.ValidationError(str(error)) from None
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
-    accepted = zoo.registry._entry(values["model"]).family_args()
+    accepted = zoo.get_entry(values["model"]).family_args()
     unknown = sorted(set(args) - set(accepted))
     if unknown:
         raise flags.ValidationError(
@@ -206,7 +206,7 @@ def _check_task(values):
 
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
-    task = zoo.registry._entry(values["model"]).task
+    task = zoo.get_entry(values["model"]).task
     base = values["dataset"].split("/")[0].split(":")[0]
     masks = ("shapes", *TFDS_SEGMENTATION)
     if task == "segmentation" and base not in masks:
@@ -222,7 +222,7 @@ def _check_task(values):
 def _check_image_size(values):
     if values["model"] not in zoo.list_models() or values["image_size"] is None:
         return True
-    minimum = zoo.registry._entry(values["model"]).min_size
+    minimum = zoo.get_entry(values["model"]).min_size
     if values["image_size"] < minimum:
         raise flags.ValidationError(f"--image_size={values['image_size']} is too small for "
                                     f"{values['model']}: it needs at least {minimum}.")

@@ -49,7 +49,7 @@ def default_model_dir(model, dataset):
 
 def build_model(name, image_shape, num_classes, model_args=None):
     """The model with its side branches on when it has them (trained with loss_weights)."""
-    entry = zoo.registry._entry(name)
+    entry = zoo.get_entry(name)
     kwargs = {**(model_args or {}), "input_shape": image_shape, "num_classes": num_classes}
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
@@ -147,7 +147,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
         tf.config.experimental.enable_op_determinism()
 
     # Everything that can fail cheaply comes before the precision probe and the run folder.
-    entry = zoo.registry._entry(config.model)
+    entry = zoo.get_entry(config.model)
     model_args = harness_flags.parse_model_args(config.model_args)
     size = config.image_size or entry.input_shape[0]
     config = dataclasses.replace(config, image_size=size)

@@ -3,12 +3,13 @@
     import zoo
     model = zoo.build("resnet50", num_classes=10)
     zoo.list_models("resnet*")
+    zoo.get_entry("resnet50").input_shape
     zoo.model_info("resnet50")["params"]
 """
 
 # Importing a family registers its models.
 from zoo import alexnet, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
-from zoo.registry import build, list_models, model_info, register_model
+from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
 
 __version__ = "0.1.0"
-__all__ = ["build", "list_models", "model_info", "register_model", "__version__"]
+__all__ = ["ModelEntry", "build", "get_entry", "list_models", "model_info", "register_model", "__version__"]

@@ -28,6 +28,7 @@ ALEXNET = (
     (256, 3, 1, "same", True, False, True),
 )
 FC_UNITS = 4096
+HIDDEN = (("fc6", FC_UNITS), ("fc7", FC_UNITS))  # the fully connected layers before the logits
 LRN = dict(size=5, k=2.0, alpha=1e-4, beta=0.75)
 
 
@@ -39,6 +40,19 @@ def _check_groups(config, groups):
         accepted = [g for g in range(1, divisor + 1) if divisor % g == 0]
         raise ValueError(f"alexnet: groups must be an int dividing the maps of the split convs "
                          f"(one of {accepted}); got {groups!r}.")
+
+
+def _features(config):
+    """(stride, channels) after each strided conv and pool, as `_build_alexnet` appends them."""
+    stride, features = 1, []
+    for filters, _, strides, _, _, _, pool in config:
+        stride *= strides
+        if strides > 1:
+            features.append((stride, filters))
+        if pool:
+            stride *= 2
+            features.append((stride, filters))
+    return features
 
 
 def _build_alexnet(config, options, *, groups=2):
@@ -57,11 +71,12 @@ def _build_alexnet(config, options, *, groups=2):
         if pool:
             x = layers.MaxPooling2D(3, strides=2, name=f"pool{index}")(x)
             features.append(x)
-    head = options.dense_head((("fc6", FC_UNITS), ("fc7", FC_UNITS)), default_dropout=0.5)
+    head = options.dense_head(HIDDEN, default_dropout=0.5)
     return options.finish(inputs, x, features, head=head)
 
 
 # 67 is the smallest input whose three 3x3/2 pools still see a 3x3 window:
 # 67 -> conv1 15 -> pool 7 -> pool 3 -> pool 1.
 register_model("alexnet", functools.partial(_build_alexnet, ALEXNET), paper=PAPER,
-               input_shape=(227, 227, 3), min_size=67)
+               input_shape=(227, 227, 3), min_size=67,
+               head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(ALEXNET))

@@ -17,7 +17,7 @@ from keras import layers
 
 from zoo import layers as zl
 from zoo.options import BuildOptions, PublishedWeights
-from zoo.registry import _COMMON_ARGS, register_model
+from zoo.registry import COMMON_ARGS, register_model
 
 PAPER = ("Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
          "ICML 2019 (arXiv:1905.11946)")
@@ -97,6 +97,17 @@ def _dropout_for(phi):
     return min(0.5, max(0.0, 0.2 + 0.1 * (phi // 2)))
 
 
+def _features(width):
+    """(stride, channels) before each strided stage and of the top conv, as
+    `_build_efficientnet` appends them (repeats do not change them)."""
+    stride, channels, features = 2, round_filters(STEM_FILTERS, width), []
+    for _, _, filters, _, first_stride in B0_BLOCKS:
+        if first_stride != 1:
+            features.append((stride, channels))
+        stride, channels = stride * first_stride, round_filters(filters, width)
+    return features + [(stride, round_filters(TOP_FILTERS, width))]
+
+
 def _build_efficientnet(config, options, *, drop_connect_rate=0.2):
     """`config` is (width, depth, resolution, dropout); `drop_connect_rate` is the
     stochastic-depth rate of the last block, growing linearly from 0 at the first."""
@@ -141,10 +152,10 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
     at most 0.5). `kwargs` are the common build arguments (num_classes,
     include_top, input_shape, dropout, ...); there are no published weights.
     """
-    unknown = sorted(set(kwargs) - set(_COMMON_ARGS))
+    unknown = sorted(set(kwargs) - set(COMMON_ARGS))
     if unknown:
         raise TypeError(f"efficientnet got unknown argument(s) {', '.join(unknown)}; it accepts: phi, "
-                        f"width, depth, resolution, drop_connect_rate, {', '.join(_COMMON_ARGS)}.")
+                        f"width, depth, resolution, drop_connect_rate, {', '.join(COMMON_ARGS)}.")
     explicit = (width, depth, resolution) != (None, None, None)
     if phi is not None:
         if explicit:
@@ -174,4 +185,4 @@ for _name, _config in EFFICIENTNETS.items():
     register_model(_name, functools.partial(_build_efficientnet, _config), paper=PAPER,
                    input_range=(0.0, 255.0),  # Rescaling and Normalization are in the model
                    input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE,
-                   published_weights=_published(_name))
+                   published_weights=_published(_name), features=_features(_config[0]))

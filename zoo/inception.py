@@ -66,6 +66,13 @@ def _aux_classifier(x, options, batch_norm, name):
                         name=f"{name}_predictions")(x)
 
 
+def _features(stages):
+    """(stride, channels) of conv1, conv2 and each stage's last module (the
+    concatenation of its 1x1, 3x3, 5x5 and pool projection branches)."""
+    return [(2, 64), (4, 192)] + [(8 * 2 ** i, c1 + c3 + c5 + pool)
+                                  for i, (*_, (_, c1, _, c3, _, c5, pool)) in enumerate(stages)]
+
+
 def _build_inception(stages, options, *, aux_logits=False, batch_norm=False):
     # The side branches flatten a fixed-size map, so they exist only with the classifier.
     aux_logits = aux_logits and options.include_top and not options.features_only
@@ -113,4 +120,5 @@ def strip_aux(model):
 
 
 register_model("googlenet", functools.partial(_build_inception, INCEPTION_V1), paper=PAPER,
-               input_shape=(224, 224, 3), min_size=MIN_SIZE, loss_weights=(1.0, 0.3, 0.3))
+               input_shape=(224, 224, 3), min_size=MIN_SIZE, loss_weights=(1.0, 0.3, 0.3),
+               features=_features(INCEPTION_V1))

@@ -24,6 +24,7 @@ LENET5 = (
     ("c5", 120, 5, None),
 )
 F6_UNITS = 84
+HIDDEN = (("f6", F6_UNITS),)  # the fully connected layers before the logits
 
 # Table I of the paper: the S2 maps each of the 16 C3 maps reads. Maps 0-5
 # read 3 contiguous maps, 6-11 four contiguous, 12-14 four discontinuous, 15 all.
@@ -53,6 +54,16 @@ def _conv(name, filters, kernel, connections):
     return zl.ConnectionTableConv2D(connections, kernel, name=name)
 
 
+def _features(config):
+    """(stride, channels) after each subsampling layer, as `_build_lenet` appends them."""
+    stride, features = 1, []
+    for _, filters, _, pool_name in config:
+        if pool_name:
+            stride *= 2
+            features.append((stride, filters))
+    return features
+
+
 def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="full"):
     """`activation` "tanh" | "relu", `pool` "avg" | "max", `c3_table` "full" | "paper"."""
     activation = _choose("activation", activation, ACTIVATIONS)
@@ -66,9 +77,10 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
         if pool_name:
             x = pool_layer(2, strides=2, name=pool_name)(x)
             features.append(x)
-    head = options.dense_head((("f6", F6_UNITS),), default_dropout=0.0, activation=activation)
+    head = options.dense_head(HIDDEN, default_dropout=0.0, activation=activation)
     return options.finish(inputs, x, features, head=head)
 
 
 register_model("lenet5", functools.partial(_build_lenet, LENET5), paper=PAPER,
-               input_shape=(32, 32, 1), num_classes=10, min_size=32)
+               input_shape=(32, 32, 1), num_classes=10, min_size=32,
+               head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(LENET5))

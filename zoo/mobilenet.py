@@ -102,6 +102,18 @@ def _conv_head(x, options):
     return layers.Activation(options.classifier_activation, name="predictions")(x)
 
 
+def _features(stem, strided_channels, last):
+    """(stride, channels) of the map before each strided block, as the builders
+    append them, then of the last map; `strided_channels` is ((stride, channels
+    after), ...) per block at alpha 1."""
+    stride, channels, features = 2, stem, []
+    for strides, out in strided_channels:
+        if strides != 1:
+            features.append((stride, channels))
+        stride, channels = stride * strides, out
+    return features + [(stride, last)]
+
+
 def _build_mobilenet(blocks, options, *, alpha=1.0, depth_multiplier=1):
     """MobileNet v1; `depth_multiplier` multiplies the depthwise convs' outputs
     (the paper's resolution multiplier, as keras.applications names it)."""
@@ -148,7 +160,11 @@ def _build_mobilenet_v2(stages, options, *, alpha=1.0):
 
 
 register_model("mobilenet", functools.partial(_build_mobilenet, MOBILENET_BLOCKS), paper=PAPER_V1,
-               input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights)
+               input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights,
+               head_layers=("conv_preds",),  # a 1x1 conv; "predictions" is its activation
+               features=_features(32, [(s, f) for f, s in MOBILENET_BLOCKS], MOBILENET_BLOCKS[-1][0]))
 register_model("mobilenet_v2", functools.partial(_build_mobilenet_v2, MOBILENET_V2_STAGES),
                paper=PAPER_V2, input_shape=(224, 224, 3), min_size=32,
-               published_weights=_mobilenet_v2_weights)
+               published_weights=_mobilenet_v2_weights,
+               features=_features(32, [(s if i == 0 else 1, c) for _, c, n, s in MOBILENET_V2_STAGES
+                                       for i in range(n)], 1280))

@@ -12,17 +12,22 @@ import fnmatch
 import functools
 import inspect
 import math
+import re
+
+import keras
 
 from zoo.options import BuildOptions
 
 _MODELS = {}
 
 # What a caller may pass; `published_weights` comes from the registry entry.
-_COMMON_ARGS = tuple(f.name for f in dataclasses.fields(BuildOptions) if f.init and f.name != "published_weights")
+COMMON_ARGS = tuple(f.name for f in dataclasses.fields(BuildOptions) if f.init and f.name != "published_weights")
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
+    """What the registry knows of a model without building it (see `get_entry`)."""
+
     name: str
     builder: callable
     paper: str
@@ -33,23 +38,41 @@ class ModelEntry:
     task: str
     published_weights: object  # zoo.options.PublishedWeights or None
     loss_weights: tuple | None
+    # The layers with weights that the classifier top adds at the default
+    # arguments: what transfer learning re-initialises for new classes.
+    head_layers: tuple
+    # ((stride, channels), ...) of the `features_only` maps at the default
+    # arguments, shallow to deep (timm's FeatureInfo); None: no such form.
+    features: tuple | None
 
     def family_args(self):
         """The keyword arguments the family builder takes beyond the common ones."""
         params = inspect.signature(self.builder).parameters
         return tuple(name for name, p in params.items() if p.kind is p.KEYWORD_ONLY)
 
+    @property
+    def arguments(self):
+        """Every keyword argument `zoo.build` accepts for this model."""
+        return COMMON_ARGS + self.family_args()
+
+    @property
+    def imagenet_weights(self):
+        """Whether published ImageNet weights exist (for some arguments, for MobileNet)."""
+        return self.published_weights is not None
+
 
 def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
                    input_range=(0.0, 1.0), task="classification", published_weights=None,
-                   loss_weights=None):
+                   loss_weights=None, head_layers=("predictions",), features=None):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
     caller gives none; inputs smaller than `min_size` are refused before any
     layer is built; `input_range` is the pixel range the model expects (0-255
     for models that rescale their own input, as EfficientNet); `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
-    training harness how to weigh a multi-output model's losses.
+    training harness how to weigh a multi-output model's losses; `head_layers`
+    names the layers with weights that the classifier top adds; `features` gives
+    the (stride, channels) of each `features_only` map at the default arguments.
     """
 
     def register(fn):
@@ -59,36 +82,39 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             name=name, builder=fn, paper=paper, input_shape=tuple(input_shape),
             num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task,
             published_weights=published_weights,
-            loss_weights=tuple(loss_weights) if loss_weights else None)
+            loss_weights=tuple(loss_weights) if loss_weights else None,
+            head_layers=tuple(head_layers),
+            features=None if features is None else tuple(map(tuple, features)))
         return fn
 
     return register if builder is None else register(builder)
 
 
-def _entry(name):
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of model `name`: its facts without building anything."""
     if name not in _MODELS:
         close = difflib.get_close_matches(str(name), _MODELS, n=5, cutoff=0.4)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(f"Unknown model name {name!r}.{hint} "
-                         f"Known models: {', '.join(sorted(_MODELS))}.")
+                         f"Known models: {', '.join(list_models())}.")
     return _MODELS[name]
 
 
-def build(model, /, **kwargs):
+def build(model: str, /, **kwargs) -> keras.Model:
     """Builds the registered model `name` and returns a functional `keras.Model`.
 
     Common arguments: name, input_shape, num_classes, include_top, pooling,
     weights, classifier_activation, dropout, features_only, out_indices. Family
     arguments (alpha, aux_logits, ...) are listed by
-    `zoo.model_info(model)["arguments"]`.
+    `zoo.get_entry(model).arguments`.
     """
-    entry = _entry(model)
+    entry = get_entry(model)
     family = entry.family_args()
-    unknown = sorted(set(kwargs) - set(_COMMON_ARGS) - set(family))
+    unknown = sorted(set(kwargs) - set(COMMON_ARGS) - set(family))
     if unknown:
         raise TypeError(f"{model} got unknown argument(s) {', '.join(unknown)}; "
-                        f"it accepts: {', '.join(_COMMON_ARGS + family)}.")
-    common = {k: v for k, v in kwargs.items() if k in _COMMON_ARGS}
+                        f"it accepts: {', '.join(COMMON_ARGS + family)}.")
+    common = {k: v for k, v in kwargs.items() if k in COMMON_ARGS}
     common.setdefault("name", model)
     common.setdefault("input_shape", entry.input_shape)
     common.setdefault("num_classes", entry.num_classes)
@@ -97,17 +123,22 @@ def build(model, /, **kwargs):
     return entry.builder(options, **{k: v for k, v in kwargs.items() if k in family})
 
 
-def list_models(pattern="*"):
-    """Sorted names of the registered models matching an fnmatch `pattern`."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+def _natural_key(name):
+    # Digit runs compare as numbers, so resnet18 comes before resnet101.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Names of the registered models matching an fnmatch `pattern`, in natural order."""
+    return sorted((n for n in _MODELS if fnmatch.fnmatchcase(n, pattern)), key=_natural_key)
 
 
 @functools.lru_cache(maxsize=None)
 def model_info(name):
-    """Facts about a model: params and FLOPs at its default input, paper, weights."""
+    """The entry's facts plus what needs a build: params and FLOPs at the default input."""
     from zoo.flops import count_flops
 
-    entry = _entry(name)
+    entry = get_entry(name)
     model = build(name)
     return {
         "name": name,
@@ -120,7 +151,7 @@ def model_info(name):
         "params": model.count_params(),
         "trainable_params": sum(math.prod(w.shape) for w in model.trainable_weights),
         "flops": count_flops(model),
-        "imagenet_weights": entry.published_weights is not None,
+        "imagenet_weights": entry.imagenet_weights,
         "loss_weights": entry.loss_weights,
-        "arguments": _COMMON_ARGS + entry.family_args(),
+        "arguments": entry.arguments,
     }

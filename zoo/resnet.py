@@ -36,6 +36,12 @@ _WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/res
 
 
 
+def _features(config):
+    """(stride, channels) of conv1 and of each stage, as `_build_resnet` appends them."""
+    expansion = 4 if config[0] == "bottleneck" else 1
+    return [(2, 64)] + [(4 * 2 ** i, filters * expansion) for i, filters in enumerate(STAGE_FILTERS)]
+
+
 def _build_resnet(config, options):
     block_kind, stage_blocks, use_bias = config
     block = BLOCKS[block_kind]
@@ -58,5 +64,5 @@ def _build_resnet(config, options):
 
 for _name, _config in RESNETS.items():
     register_model(_name, functools.partial(_build_resnet, _config), paper=PAPER,
-                   input_shape=(224, 224, 3), min_size=32,
+                   input_shape=(224, 224, 3), min_size=32, features=_features(_config),
                    published_weights=PublishedWeights.tf_kernels(_WEIGHTS_URL, _name, _WEIGHT_HASHES))

@@ -29,7 +29,7 @@ import math
 from keras import layers
 
 from zoo import layers as zl
-from zoo.registry import _entry, build, register_model
+from zoo.registry import build, get_entry, register_model
 
 PAPER = ("Ronneberger et al., U-Net: Convolutional Networks for Biomedical Image "
          "Segmentation, MICCAI 2015 (arXiv:1505.04597)")
@@ -79,7 +79,7 @@ def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_
             raise ValueError(f"{options.name}: encoder_weights={encoder_weights!r} needs an encoder "
                              "(e.g. encoder='resnet50').")
         return
-    if not isinstance(encoder, str) or _entry(encoder).task != "classification":
+    if not isinstance(encoder, str) or get_entry(encoder).task != "classification":
         raise ValueError(f"{options.name}: encoder must be the name of a zoo classification model "
                          f"(e.g. 'resnet50'); got {encoder!r}.")
 
@@ -118,7 +118,7 @@ def _divides(levels, depth):
 def _encoder_stride(encoder, channels, depth):
     """The encoder's stride at `depth`, measured on a probe input whose side is a
     large power of two (only to word the size error); None if it does not divide."""
-    probe = 2 ** max(8, math.ceil(math.log2(_entry(encoder).min_size)))
+    probe = 2 ** max(8, math.ceil(math.log2(get_entry(encoder).min_size)))
     model = build(encoder, input_shape=(probe, probe, channels), include_top=False,
                   features_only=True)
     levels = _levels((probe, probe), model.outputs)

@@ -18,6 +18,7 @@ PAPER = ("Simonyan and Zisserman, Very Deep Convolutional Networks for Large-Sca
          "Image Recognition, ICLR 2015 (arXiv:1409.1556)")
 STAGE_FILTERS = (64, 128, 256, 512, 512)
 FC_UNITS = 4096
+HIDDEN = (("fc1", FC_UNITS), ("fc2", FC_UNITS))  # the fully connected layers before the logits
 
 # name: 3x3 convs in each of the five stages
 VGGS = {
@@ -51,12 +52,14 @@ def _build_vgg(stage_convs, options):
                                suffixes=("", "", "_relu"), name=f"block{stage}_conv{index}")
         x = layers.MaxPooling2D(2, strides=2, name=f"block{stage}_pool")(x)
         features.append(x)
-    head = options.dense_head((("fc1", FC_UNITS), ("fc2", FC_UNITS)), default_dropout=0.5)
+    head = options.dense_head(HIDDEN, default_dropout=0.5)
     return options.finish(inputs, x, features, head=head)
 
 
 for _name, _config in VGGS.items():
     register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
                    input_shape=(224, 224, 3), min_size=32,
+                   head_layers=(*(name for name, _ in HIDDEN), "predictions"),
+                   features=[(2 ** stage, filters) for stage, filters in enumerate(STAGE_FILTERS, start=1)],
                    published_weights=PublishedWeights.tf_kernels(
                        _WEIGHTS_URL.format(name=_name), _name, _WEIGHT_HASHES))
