@@ -94,10 +94,6 @@ def float32_model(model):
     return rebuilt
 
 
-def _is_aux(tensor):
-    return tensor._keras_history.operation.name.startswith("aux")
-
-
 def inference_model(model, input_shape=None):
     """The model a phone runs: one image input of known shape, no side branches.
 
@@ -107,10 +103,10 @@ def inference_model(model, input_shape=None):
     if len(model.inputs) != 1:
         raise ExportError(f"{model.name} has {len(model.inputs)} inputs; export handles "
                           "models with one image input.")
-    outputs = list(model.outputs)
-    kept = [o for o in outputs if not _is_aux(o)]
-    if not kept:
-        raise ExportError(f"{model.name}: every output looks like a side branch (aux*).")
+    try:
+        stripped = zoo.inference_model(model)
+    except ValueError as error:
+        raise ExportError(str(error)) from None
     saved_shape = tuple(model.inputs[0].shape[1:])
     if input_shape is not None and tuple(input_shape) != saved_shape:
         if any(d is not None and d != n for d, n in zip(saved_shape, input_shape)) \
@@ -118,14 +114,11 @@ def inference_model(model, input_shape=None):
             raise ExportError(f"input_shape {tuple(input_shape)} does not fit {model.name}'s "
                               f"input {saved_shape}.")
         inputs = keras.Input(shape=tuple(input_shape))
-        stripped = model if len(kept) == len(outputs) else keras.Model(model.inputs, kept)
         return keras.Model(inputs, stripped(inputs), name=model.name)
     if any(d is None for d in saved_shape):
         raise ExportError(f"{model.name}'s input shape {saved_shape} has unknown dimensions; "
                           "pass input_shape (e.g. --input_shape=224,224,3).")
-    if len(kept) == len(outputs):
-        return model
-    return keras.Model(model.inputs, kept, name=model.name)
+    return model if len(stripped.outputs) == len(model.outputs) else stripped
 
 
 def value_range_of(model):

@@ -113,3 +113,20 @@ def test_strip_aux_keeps_the_paper_model():
     model = zoo.build("googlenet", aux_logits=True)
     assert model.count_params() == 13_378_280
     assert strip_aux(model).count_params() == 6_998_552
+
+
+def test_one_inference_model_for_checkpoints_export_and_strip_aux():
+    """zoo.inference_model drops the aux* side branches, shares the weights and
+    holds no optimizer; export and strip_aux give the same graph."""
+    import zoo
+    from export.source import inference_model as export_inference
+
+    model = zoo.build("googlenet", input_shape=(224, 224, 3), num_classes=5, aux_logits=True)
+    model.optimizer = keras.optimizers.SGD()
+    images = np.random.default_rng(0).uniform(0, 1, (2, 224, 224, 3)).astype("float32")
+    main = model(images)[0]
+    for stripped in (zoo.inference_model(model), strip_aux(model), export_inference(model)):
+        assert len(stripped.outputs) == 1 and getattr(stripped, "optimizer", None) is None
+        np.testing.assert_allclose(stripped(images), main, atol=1e-6)
+    with pytest.raises(ValueError, match="every output is a side branch"):
+        zoo.inference_model(keras.Model(model.inputs, model.outputs[1:]))

@@ -12,12 +12,9 @@ import os
 import keras
 from absl import logging
 
+import zoo
+
 STATE = "state.json"
-
-
-def inference_model(model):
-    """The model's main output only (GoogLeNet's side branches dropped), no optimizer."""
-    return keras.Model(model.inputs, model.outputs[0], name=model.name)
 
 
 def atomic_save(model, path):
@@ -77,7 +74,7 @@ class RunState(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        inference = inference_model(self.model)
+        inference = zoo.inference_model(self.model)
         value = logs.get(self.monitor, float("-inf"))
         if value > self.best or self.best_epoch is None:
             self.best, self.best_epoch = value, epoch + 1

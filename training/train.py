@@ -305,7 +305,7 @@ def _fit_phases(config, trainer, train_ds, val_ds, *, steps, head, run_dir, stat
 
 def _evaluate_best(trainer, test_ds, run_dir):
     """Loss and metrics of best.keras's weights on the test split."""
-    inference = checkpoint.inference_model(trainer.model)
+    inference = zoo.inference_model(trainer.model)
     best_path = os.path.join(run_dir, "best.keras")
     if os.path.exists(best_path):
         inference.set_weights(keras.saving.load_model(best_path).get_weights())

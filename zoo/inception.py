@@ -16,10 +16,10 @@ GoogLeNet included, drops it.
 
 import functools
 
-import keras
 from keras import layers
 
 from zoo import layers as zl
+from zoo.inference import inference_model
 from zoo.registry import register_model
 
 PAPER = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015 (arXiv:1409.4842)"
@@ -108,15 +108,9 @@ def _build_inception(stages, options, *, aux_logits=False, batch_norm=False):
 
 def strip_aux(model):
     """The single-output inference model of `model`: its main classifier
-    ("predictions"), sharing its layers and weights, without the side branches."""
-    if len(model.outputs) == 1:
-        return model
-    try:
-        main = model.get_layer("predictions").output
-    except ValueError as error:
-        raise ValueError(f"strip_aux needs a model with a 'predictions' output; {model.name} "
-                         f"has outputs {model.output_names}.") from error
-    return keras.Model(model.input, main, name=model.name)
+    ("predictions"), sharing its layers and weights, without the side branches
+    (`zoo.inference_model`; `model` itself when it has none)."""
+    return model if len(model.outputs) == 1 else inference_model(model)
 
 
 register_model("googlenet", functools.partial(_build_inception, INCEPTION_V1), paper=PAPER,
