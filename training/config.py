@@ -33,6 +33,7 @@ class RunConfig:
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
     augment: tuple = ()
+    precise_bn_batches: int = 20
     # transfer
     pretrained: str | None = None
     freeze_backbone: bool = False

@@ -48,6 +48,12 @@ flags.DEFINE_float("label_smoothing", D.label_smoothing, "Label smoothing.", low
                    upper_bound=1)
 flags.DEFINE_list("augment", list(D.augment), "Comma list of augmentations (training only): "
                   "flip, crop, resized_crop, pca, rotate, shear, elastic, color, mixup, cutmix.")
+flags.DEFINE_integer("precise_bn_batches", D.precise_bn_batches,
+                     "Precise BatchNorm: before each evaluation, set the BatchNorm moving "
+                     "statistics to those of this many training batches (at most an epoch's; "
+                     "not augmented), as pycls and detectron2 do; with momentum 0.99 a short "
+                     "run's moving averages are still mostly their initial values. Models "
+                     "without BatchNorm skip it; 0 keeps the moving averages.", lower_bound=0)
 flags.DEFINE_string("pretrained", D.pretrained,
                     "imagenet, or the path of a .keras / .weights.h5 file from an earlier "
                     "run; the head is replaced for the new classes.")

@@ -11,6 +11,7 @@ import math
 import keras
 import tensorflow as tf
 
+from training import precise_bn
 from training.errors import HarnessError
 
 
@@ -46,6 +47,7 @@ class Trainer:
             self.metrics = [keras.metrics.Mean(name="loss")] + _task_metrics(task, num_classes)
         self._eval_step = None
         self._train_step = (None, None)  # (optimizer, its compiled step)
+        self.precise_bn = precise_bn.PreciseBatchNorm(model, strategy)
 
     # --- per-replica computations ---------------------------------------------
 
@@ -120,10 +122,15 @@ class Trainer:
         return self._train_step[1]
 
     def fit(self, train, validation, *, optimizer, epochs, steps, initial_epoch=0, callbacks=(),
-            verbose=1):
+            verbose=1, bn_batches=None, bn_steps=0):
         """Trains epochs `initial_epoch` .. `epochs - 1` of `steps` batches each, all
         drawn from one iterator over `train` (repeating batches, as
         `data.batches(training=True)` gives); returns the last epoch's logs.
+
+        At each epoch's end, before validation and the callbacks (which save
+        the model), the BatchNorm moving statistics are re-estimated on
+        `bn_steps` batches of `bn_batches` (repeating training batches; see
+        training/precise_bn.py). Models without trainable BatchNorm skip it.
 
         Raises NonFiniteLoss as soon as the loss is NaN or infinite, before
         the epoch's callbacks run, so the last checkpoint stays the last good one.
@@ -132,6 +139,7 @@ class Trainer:
         model.optimizer = optimizer  # saved with checkpoints; read by callbacks
         train_step = self.train_step(optimizer)
         batches = iter(self.strategy.experimental_distribute_dataset(train))
+        bn_iterator = None  # made at first use: none for a model without BatchNorm
         callback_list = keras.callbacks.CallbackList(
             list(callbacks), add_progbar=verbose > 0, model=model, verbose=verbose, epochs=epochs,
             steps=steps)
@@ -150,6 +158,10 @@ class Trainer:
                     callback_list.on_train_end(logs)
                     raise NonFiniteLoss(epoch, step, logs["loss"])
                 callback_list.on_train_batch_end(step, logs)
+            if bn_batches is not None and bn_steps > 0 and self.precise_bn.layers():
+                if bn_iterator is None:
+                    bn_iterator = iter(self.strategy.experimental_distribute_dataset(bn_batches))
+                self.precise_bn.update(bn_iterator, bn_steps)
             logs = {**logs, **self.evaluate(validation, prefix="val_"),
                     "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate))}
             callback_list.on_epoch_end(epoch, logs)

@@ -202,7 +202,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, strategy, 
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds, steps = _datasets(config, data, entry, image_shape)
+    train_ds, val_ds, test_ds, bn_ds, steps = _datasets(config, data, entry, image_shape)
     trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=config.label_smoothing)
@@ -211,8 +211,8 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, strategy, 
     all_callbacks = [*callbacks, outputs.EpochCSV(csv_path, kept=state["epoch"] if state else 0),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
     try:
-        _fit_phases(config, trainer, train_ds, val_ds, steps=steps, head=head, run_dir=run_dir,
-                    state=state, callbacks=all_callbacks)
+        _fit_phases(config, trainer, train_ds, val_ds, bn_ds, steps=steps, head=head,
+                    run_dir=run_dir, state=state, callbacks=all_callbacks)
     except loop.NonFiniteLoss as error:
         last = checkpoint.read_state(run_dir)
         kept = (f"the last good checkpoint (epoch {last['epoch']}) and last.keras are kept in "
@@ -258,7 +258,7 @@ def _export(config, run_dir):
 
 def _datasets(config, data, entry, image_shape):
     """Batched train (shuffled, augmented, repeating), validation and test datasets,
-    and the train steps per epoch."""
+    precise BatchNorm's batches, and the train steps per epoch."""
     augmenter, batch_augmenter = _augmenters(config.augment, entry.task, image_shape,
                                              data.num_classes, config.seed, data.cached["train"])
     batch = dict(batch_size=config.batch_size, num_classes=data.num_classes,
@@ -268,11 +268,15 @@ def _datasets(config, data, entry, image_shape):
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,
                                 deterministic=config.deterministic, **batch)
     steps = math.ceil(data.sizes["train"] / config.batch_size)
+    # Precise BatchNorm's batches: the training images as evaluation sees them (no
+    # augmentation; mixup and cutmix would shrink the variance), shuffled, repeating.
+    bn_ds = data_lib.batches(data.cached["train"], training=True, seed=config.seed + 1, **batch)
     return (train_ds, data_lib.batches(data.cached["validation"], **batch),
-            data_lib.batches(data.cached["test"], **batch), steps)
+            data_lib.batches(data.cached["test"], **batch), bn_ds, steps)
 
 
-def _fit_phases(config, trainer, train_ds, val_ds, *, steps, head, run_dir, state, callbacks):
+def _fit_phases(config, trainer, train_ds, val_ds, bn_ds, *, steps, head, run_dir, state,
+                callbacks):
     """Trains --epochs (backbone frozen with --freeze_backbone), then --fine_tune_epochs.
 
     Each phase has its own optimizer; a resumed run restores the optimizer's
@@ -298,7 +302,8 @@ def _fit_phases(config, trainer, train_ds, val_ds, *, steps, head, run_dir, stat
                 checkpoint.restore(model, run_dir, state)
                 state = None
             trainer.fit(train_ds, val_ds, optimizer=optimizer, epochs=end,
-                        initial_epoch=max(done, start), steps=steps, callbacks=callbacks)
+                        initial_epoch=max(done, start), steps=steps, callbacks=callbacks,
+                        bn_batches=bn_ds, bn_steps=min(config.precise_bn_batches, steps))
             done = end
         start = end
 
