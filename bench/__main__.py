@@ -8,13 +8,12 @@ every figure, with the library versions and settings, to bench/results.json.
 import importlib
 import json
 import os
-import platform
-import tempfile
 import time
 
 from absl import app, flags
 
 from bench.tables import format_table
+from zoo.utils import versions, write_json
 
 # benchmark name: module in bench/ with run(quick) -> list of row dicts
 BENCHMARKS = {
@@ -41,26 +40,10 @@ flags.register_validator("only", _validate_only,
                          message=f"--only takes names from: {', '.join(BENCHMARKS)}.")
 
 
-def write_json(path, payload):
-    """Atomic write: a temporary file in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
-        json.dump(payload, f, indent=2, default=float)
-    os.replace(f.name, path)
-
-
-def _versions():
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "cpus": os.cpu_count(), "machine": platform.machine()}
-
-
 def main(argv):
     del argv
     names = ONLY.value or list(BENCHMARKS)
-    results = {"quick": FLAGS.value, "versions": _versions(),
+    results = {"quick": FLAGS.value, "versions": versions(),
                "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
     if ONLY.value and os.path.exists(OUTPUT.value):
         # --only refreshes those benchmarks and keeps the others' figures.

@@ -12,6 +12,7 @@ import sys
 
 import zoo
 from bench.tables import markdown_table, scalar_columns
+from zoo.utils import write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
@@ -71,9 +72,7 @@ def main(argv):
         if updated != current:
             sys.exit("README.md tables are stale: run `python -m bench.readme`.")
         return
-    with open(README + ".tmp", "w") as f:
-        f.write(updated)
-    os.replace(README + ".tmp", README)
+    write_text(README, updated)
 
 
 if __name__ == "__main__":

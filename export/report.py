@@ -1,16 +1,14 @@
 """The report (sizes, ops, parity, latency) and the metadata sidecar for apps."""
 
 import json
-import os
-import platform
 import statistics
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from export import parity
+from zoo.utils import versions
 
 LATENCY_WARMUP = 3
 
@@ -54,13 +52,10 @@ def keras_latency_ms(model, runs):
 
 
 def environment():
+    """zoo.utils.versions(), plus the LiteRT runtime's own version."""
     import ai_edge_litert
 
-    import zoo
-    return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown"),
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count()}
+    return {**versions(), "ai_edge_litert": getattr(ai_edge_litert, "__version__", "unknown")}
 
 
 def _quantization(details):

@@ -77,7 +77,7 @@ def test_head_layers_are_the_weighted_layers_the_top_adds(name):
 
 
 def test_unknown_entry_lists_close_matches():
-    with pytest.raises(ValueError, match=r"Unknown model name 'resnet81'. Did you mean: resnet18"):
+    with pytest.raises(ValueError, match=r"Unknown model name .resnet81.. Did you mean resnet18"):
         zoo.get_entry("resnet81")
 
 

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-from absl import app, flags
+from absl import flags
 
 from training import data, train
+from training.errors import HarnessError
 
 from harness_util import parse, run
 
@@ -30,7 +31,7 @@ def test_augmenters_run_in_the_training_pipeline_only():
 
 def test_geometric_augmentation_is_refused_for_segmentation():
     shapes = data.load("shapes", image_shape=(32, 32, 3), task="segmentation")
-    with pytest.raises(app.UsageError, match="flip would move the image but not its mask"):
+    with pytest.raises(HarnessError, match="flip would move the image but not its mask"):
         train._augmenters(["flip", "color"], "segmentation", (32, 32, 3), 3, 0,
                           shapes.splits["train"])
 

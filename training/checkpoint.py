@@ -13,30 +13,20 @@ import keras
 from absl import logging
 
 import zoo
+from zoo.utils import atomic_path, write_json  # noqa: F401  (write_json: the run's JSON files)
 
 STATE = "state.json"
 
 
 def atomic_save(model, path):
-    """model.save(path) via a temporary file in the same folder, then a rename."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{name}")  # keeps the extension keras checks
-    model.save(tmp)
-    os.replace(tmp, path)
+    """model.save(path), atomically."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 def atomic_save_weights(model, path):
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".tmp-{name}")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
 
 
 def read_state(model_dir):

@@ -5,13 +5,13 @@ reads them. `run_flags()` lists them, so a run can record its own flagfile.
 """
 
 import ast
-import difflib
 import os
 
 from absl import flags
 
 import zoo
 from training.config import RunConfig
+from zoo.utils import did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step")
@@ -133,8 +133,7 @@ def run_flags():
 @flags.validator("model", message="unknown model")
 def _check_model(name):
     if name not in zoo.list_models():
-        close = difflib.get_close_matches(name, zoo.list_models(), n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, zoo.list_models())
         raise flags.ValidationError(f"--model={name!r} is not a registered model.{hint} "
                                     f"Known: {', '.join(zoo.list_models())}.")
     return True

@@ -1,41 +1,23 @@
 """What a run records beside its checkpoints: flagfile, versions, plot, evaluation."""
 
 import csv
-import importlib.metadata
 import os
-import platform
-import sys
 
 import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from training.checkpoint import write_json
-
-PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-datasets", "absl-py", "scikit-learn",
-            "scikit-image", "matplotlib", "keras-cv", "ai-edge-litert")
+from zoo.utils import atomic_path, versions, write_json, write_text
 
 
 def write_flagfile(path, lines):
     """The resolved run as an absl flagfile: repeat it with --flagfile=path."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_versions(path, **extra):
     """Python, platform and library versions, plus `extra` facts about the run."""
-    versions = {}
-    for package in PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    import zoo
-
-    write_json(path, {"python": sys.version.split()[0], "platform": platform.platform(),
-                      "zoo": zoo.__version__, "packages": versions, **extra})
+    write_json(path, {**versions(), **extra})
 
 
 class EpochCSV(keras.callbacks.Callback):
@@ -72,12 +54,10 @@ def _read_rows(path):
 def _write_rows(path, rows):
     """All rows, atomically (a small file: rewritten whole each epoch)."""
     columns = list(dict.fromkeys(["epoch", *(k for row in rows for k in row)]))
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def read_history(csv_path):
@@ -108,10 +88,9 @@ def plot_history(csv_path, png_path):
         ax.set_title(name)
         ax.legend()
     fig.tight_layout()
-    tmp = f"{png_path}.tmp.png"
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=80)
     plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 

@@ -7,7 +7,6 @@ The registry owns the defaults and the checks, so family files stay thin.
 """
 
 import dataclasses
-import difflib
 import fnmatch
 import functools
 import inspect
@@ -17,6 +16,7 @@ import re
 import keras
 
 from zoo.options import BuildOptions
+from zoo.utils import did_you_mean
 
 _MODELS = {}
 
@@ -93,8 +93,7 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
 def get_entry(name: str) -> ModelEntry:
     """The registry entry of model `name`: its facts without building anything."""
     if name not in _MODELS:
-        close = difflib.get_close_matches(str(name), _MODELS, n=5, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, _MODELS, n=5)
         raise ValueError(f"Unknown model name {name!r}.{hint} "
                          f"Known models: {', '.join(list_models())}.")
     return _MODELS[name]
