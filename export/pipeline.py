@@ -66,7 +66,7 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
                  representative_steps=100, quantized_io="int8", allow_flex=False,
                  parity_threshold=parity.DEFAULT_THRESHOLD, held_out=None, labels=None,
                  value_range=None, input_shape=None, num_classes=None, name=None,
-                 latency_runs=50, num_threads=None):
+                 latency_runs=50, num_threads=None, task=None):
     """Exports `model` to `output_dir` and returns the report (a dict).
 
     model: a keras.Model, a .keras path or a zoo name (built with fresh weights,
@@ -79,6 +79,8 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
       either, scikit-image photos check parity.
     value_range: the model's input range; default (0, 255) if the model rescales
       its input itself, else (0, 1).
+    task: the model's task (a name, training/tasks), for representative data;
+      default: the task whose kind of output the main output is.
     Raises ExportError (FlexOpsError, ParityError) and then writes nothing; an
     existing output is replaced only by an export that passed its checks.
     """
@@ -99,9 +101,9 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
 
     representative = None
     if isinstance(representative_data, str):
-        task = "segmentation" if len(model.outputs[0].shape) == 4 else "classification"
+        # The dataset's labels must be the model's task's (class labels or masks).
         load = functools.partial(data.load_dataset, representative_data, image_shape=image_shape,
-                                 value_range=value_range, task=task)
+                                 value_range=value_range, task=task or source.main_task(model))
         representative, _, class_names = load(split="train")
         if labels is None:
             labels = class_names

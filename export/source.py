@@ -131,17 +131,30 @@ def value_range_of(model):
 
 
 def output_kinds(model):
-    """What each output holds, for the metadata: logits, per-pixel logits or features."""
-    height, width = model.inputs[0].shape[1:3]
+    """What each output holds, for the metadata: the kind of the task whose output it
+    looks like (logits, per-pixel logits; probabilities after a softmax), else features."""
+    from training import tasks
+
+    size = tuple(model.inputs[0].shape[1:3])
     kinds = []
     for tensor in model.outputs:
         layer = tensor._keras_history.operation
         activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
-        scores = "probabilities" if activation == "softmax" else "logits"
-        if len(tensor.shape) == 2 and len(model.outputs) == 1:
-            kinds.append(scores)
-        elif len(tensor.shape) == 4 and tuple(tensor.shape[1:3]) == (height, width):
-            kinds.append(f"per_pixel_{scores}")
-        else:
+        task = tasks.describing(tuple(tensor.shape), size, len(model.outputs) == 1)
+        if task is None:
             kinds.append("features")
+        elif activation == "softmax":  # a softmax head ends in probabilities, not logits
+            kinds.append(task.output_kind.replace("logits", "probabilities"))
+        else:
+            kinds.append(task.output_kind)
     return kinds
+
+
+def main_task(model):
+    """The task (training/tasks) whose output the main output looks like; classification
+    when none does. Export knows a saved model only by its shapes."""
+    from training import tasks
+
+    found = tasks.describing(tuple(model.outputs[0].shape), tuple(model.inputs[0].shape[1:3]),
+                             len(model.outputs) == 1)
+    return found or tasks.get_task("classification")

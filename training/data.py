@@ -6,8 +6,8 @@ Every source gives unbatched (image, target) splits "train", "validation" and
 (grey <-> RGB), and cached in memory: as uint8 when the source is 8-bit (4x
 smaller), float32 in [0, 1] otherwise. Targets are class indices, or per-pixel
 class masks for segmentation. `batches` then shuffles and batches them, and
-does everything else once per batch: pixels to [0, 1], augmentation, one-hot
-targets, the model's input range. Per-element work is what made the pipeline
+does everything else once per batch: pixels to [0, 1], augmentation, the task's
+targets (one-hot), the model's input range. Per-element work is what made the pipeline
 slow: one function call per image costs more than the op it runs.
 """
 
@@ -19,11 +19,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from training import tasks
 from training.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
 EMBEDDED_DATASETS = ("digits", "shapes")
+SEGMENTATION_ONLY = ("shapes",)  # embedded datasets with masks and no class labels
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 # tfds segmentation sets: name -> (mask feature, class names, offset subtracted from mask values)
@@ -44,7 +46,7 @@ class Data:
 
     cached: dict
     class_names: tuple
-    task: str
+    task: str  # the task's name
     sizes: dict  # split name -> number of examples
 
     @property
@@ -60,26 +62,15 @@ class Data:
 def load(name, *, image_shape, task="classification", data_dir=None, classes=(), download=True):
     """The three prepared splits of dataset `name` for a model with input `image_shape`.
 
+    `task`: a task name or a training.tasks.Task; it chooses the dataset's
+    sources (class labels or masks).
     `download=False` refuses a tfds dataset that is not prepared in `data_dir`
     at once, instead of letting tfds try to fetch it.
     """
     check_name(name)
-    if task == "segmentation":
-        if classes:
-            raise DataError("--classes selects classification labels; segmentation keeps "
-                             "every mask class.")
-        raw, class_names = _segmentation_source(name, image_shape, data_dir, download)
-    elif task == "classification":
-        raw, class_names = _classification_source(name, data_dir, download)
-        if classes:
-            raw = {s: _keep_classes(d, classes, len(class_names)) for s, d in raw.items()}
-            class_names = tuple(class_names[int(c)] for c in classes)
-    else:
-        raise DataError(f"Unknown task {task!r}; the harness trains classification and "
-                         "segmentation.")
-    if task == "classification" and len(class_names) < 2:
-        raise DataError(f"--dataset={name!r} has {len(class_names)} class(es) after --classes; "
-                        "a classifier needs at least 2.")
+    task = tasks.get_task(task)  # the task picks the sources and checks their labels
+    raw, class_names = task.load_source(name, image_shape=image_shape, data_dir=data_dir,
+                                        classes=classes, download=download)
     prepare = _preparer(image_shape, task)
     cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
     sizes = {s: count(ds) for s, ds in cached.items()}  # one pass, which also fills the cache
@@ -88,7 +79,7 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=(),
         raise DataError(f"--dataset={name!r}: the {' and '.join(empty)} split(s) hold no images "
                         f"({', '.join(f'{s} {n}' for s, n in sizes.items())}); training needs "
                         "at least one image in each of train, validation and test.")
-    return Data(cached=cached, class_names=tuple(class_names), task=task, sizes=sizes)
+    return Data(cached=cached, class_names=tuple(class_names), task=task.name, sizes=sizes)
 
 
 def check_name(name):
@@ -118,30 +109,34 @@ def to_unit(images):
 
 def load_dataset(name, *, image_shape, split, batch_size, task="classification", data_dir=None,
                  classes=()):
-    """One split, batched as (images, one-hot targets), without augmentation.
+    """One split, batched as (images, targets), without augmentation.
 
     For evaluation and export (representative data for quantization, held-out checks).
     """
     data = load(name, image_shape=image_shape, task=task, data_dir=data_dir, classes=classes)
-    return batches(data.cached[split], batch_size=batch_size, num_classes=data.num_classes)
+    return batches(data.cached[split], batch_size=batch_size, num_classes=data.num_classes,
+                   task=task)
 
 
 def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter=None,
-            batch_augmenter=None, deterministic=False, input_range=(0.0, 1.0)):
-    """Batches of (images, one-hot targets) from `ds` (uint8 or [0, 1] float images).
+            batch_augmenter=None, deterministic=False, input_range=(0.0, 1.0),
+            task="classification"):
+    """Batches of (images, targets) from `ds` (uint8 or [0, 1] float images); `task`
+    (a name or a Task) makes the targets from the labels (one-hot for both today).
 
     Training batches are shuffled, augmented and repeat forever: the harness
     keeps one iterator for the whole run and takes an epoch's steps from it,
     because each new iterator re-instantiates the pipeline's functions (tens
     of milliseconds, more than an epoch of LeNet-5 on a small folder). Per
-    batch: pixels to [0, 1], augmentation (training), one-hot targets, pixels
+    batch: pixels to [0, 1], augmentation (training), the task's targets, pixels
     to the model's `input_range`.
     """
     low, high = input_range
+    make_targets = tasks.get_task(task).targets
 
     def finish(images, targets):
         images = to_unit(images)
-        targets = tf.one_hot(targets, num_classes)
+        targets = make_targets(targets, num_classes)
         if training and augmenter is not None:
             images = augmenter(images, training=True)  # vectorised, one transform per image
         if training and batch_augmenter is not None:
@@ -174,6 +169,7 @@ def sample_images(ds, limit=2000):
 # --- preparation --------------------------------------------------------------
 
 def _preparer(image_shape, task):
+    """Resizes and adapts each image; the task fits its label (a mask follows the image)."""
     height, width, channels = image_shape
 
     def prepare(image, target):
@@ -184,9 +180,7 @@ def _preparer(image_shape, task):
         image = tf.clip_by_value(image, 0.0, 1.0)
         if dtype == tf.uint8:  # cached as such
             image = tf.cast(tf.round(image * 255.0), tf.uint8)
-        if task == "segmentation":
-            target = tf.image.resize(target[..., None], (height, width), method="nearest")[..., 0]
-        return image, tf.cast(target, tf.int32)
+        return image, tf.cast(task.prepare_label(target, image_shape), tf.int32)
 
     return prepare
 
@@ -206,7 +200,7 @@ def _adapt_channels(image, channels):
     raise DataError(f"Cannot adapt {have}-channel images to a {channels}-channel model input.")
 
 
-def _keep_classes(ds, classes, num_classes):
+def keep_classes(ds, classes, num_classes):
     """Keeps the listed class indices, relabelled 0..k-1 in the order given."""
     classes = [int(c) for c in classes]
     bad = [c for c in classes if c >= num_classes]
@@ -221,7 +215,7 @@ def _keep_classes(ds, classes, num_classes):
 
 # --- classification sources ----------------------------------------------------
 
-def _classification_source(name, data_dir, download):
+def classification_source(name, data_dir, download):
     if name == "digits":
         return _digits()
     if name.startswith("folder:"):
@@ -374,7 +368,7 @@ def _not_prepared(name, data_dir, why):
 
 # --- segmentation sources ------------------------------------------------------
 
-def _segmentation_source(name, image_shape, data_dir, download):
+def segmentation_source(name, image_shape, data_dir, download):
     if name == "shapes":
         return {s: _shapes(n, image_shape[:2], seed=i)
                 for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, SHAPE_CLASSES

@@ -207,19 +207,14 @@ def _check_freeze(values):
 
 @flags.multi_flags_validator(["model", "dataset"], message="model and dataset do not fit")
 def _check_task(values):
-    from training.data import TFDS_SEGMENTATION
+    from training import tasks
 
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
-    task = zoo.get_entry(values["model"]).task
-    base = values["dataset"].split("/")[0].split(":")[0]
-    masks = ("shapes", *TFDS_SEGMENTATION)
-    if task == "segmentation" and base not in masks:
-        raise flags.ValidationError(f"--model={values['model']} segments images: --dataset must "
-                                    f"have masks ({', '.join(masks)}); got {values['dataset']!r}.")
-    if task != "segmentation" and values["dataset"] == "shapes":
-        raise flags.ValidationError("--dataset=shapes is for segmentation models (e.g. unet); "
-                                    f"--model={values['model']} is a classifier.")
+    task = tasks.get_task(zoo.get_entry(values["model"]).task)
+    refused = task.check_dataset(values["dataset"], model=values["model"])
+    if refused:
+        raise flags.ValidationError(refused)
     return True
 
 

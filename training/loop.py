@@ -26,8 +26,8 @@ class NonFiniteLoss(HarnessError, RuntimeError):
 class Trainer:
     """Trains and evaluates `model` under `strategy`.
 
-    Targets are one-hot (classification) or per-pixel one-hot (segmentation);
-    outputs are logits. A multi-output model (GoogLeNet's side branches) is
+    `task` (training/tasks) gives the per-example loss and the metrics; the
+    loop only averages, weights and applies them. A multi-output model (GoogLeNet's side branches) is
     trained on the sum of its outputs' losses weighted by `loss_weights`; its
     metrics, and evaluation, use the first (main) output only.
     """
@@ -41,10 +41,10 @@ class Trainer:
         if len(self.loss_weights) != outputs:
             raise ValueError(f"{model.name} has {outputs} outputs but {len(self.loss_weights)} "
                              f"loss weights {self.loss_weights}.")
-        self.loss_fn = keras.losses.CategoricalCrossentropy(
-            from_logits=True, label_smoothing=label_smoothing, reduction=None)
+        self.task = task
+        self.label_smoothing = label_smoothing
         with strategy.scope():
-            self.metrics = [keras.metrics.Mean(name="loss")] + _task_metrics(task, num_classes)
+            self.metrics = [keras.metrics.Mean(name="loss")] + list(task.metrics(num_classes))
         self._eval_step = None
         self._train_step = (None, None)  # (optimizer, its compiled step)
         self.precise_bn = precise_bn.PreciseBatchNorm(model, strategy)
@@ -52,10 +52,7 @@ class Trainer:
     # --- per-replica computations ---------------------------------------------
 
     def _per_example_loss(self, targets, output):
-        loss = self.loss_fn(targets, tf.cast(output, tf.float32))
-        if loss.shape.rank > 1:  # per pixel: the mean over each image
-            loss = tf.reduce_mean(loss, axis=tuple(range(1, loss.shape.rank)))
-        return loss
+        return self.task.per_example_loss(targets, output, label_smoothing=self.label_smoothing)
 
     def _update_metrics(self, targets, main_output, per_example_loss):
         self.metrics[0].update_state(per_example_loss)
@@ -170,18 +167,3 @@ class Trainer:
         callback_list.on_train_end(logs)
         return logs
 
-
-def _task_metrics(task, num_classes):
-    if task == "segmentation":
-        return [keras.metrics.CategoricalAccuracy(name="pixel_accuracy"),
-                keras.metrics.MeanIoU(num_classes, name="mean_iou", sparse_y_true=False,
-                                      sparse_y_pred=False)]
-    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-    if num_classes > 10:
-        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5_accuracy"))
-    return metrics
-
-
-def monitor(task):
-    """The validation metric that picks the best epoch (higher is better)."""
-    return "val_mean_iou" if task == "segmentation" else "val_accuracy"

@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 import zoo
-from training import checkpoint, distribute, loop, outputs, precision, transfer
+from training import checkpoint, distribute, loop, outputs, precision, tasks, transfer
 from training import data as data_lib
 from training import flags as harness_flags
 from training.config import RunConfig
@@ -82,16 +82,15 @@ def make_optimizer(kind, learning_rate, *, schedule, total_steps, weight_decay, 
 
 
 def _augmenters(names, task, image_shape, num_classes, seed, train_split):
-    """Per-image and per-batch augmenters for --augment (training/augment.py)."""
+    """Per-image and per-batch augmenters for --augment (training/augment.py);
+    `task` (a name or a Task) may refuse some."""
     if not names:
         return None, None
     from training import augment
 
-    if task == "segmentation":
-        moving = [n for n in names if n not in ("color", "pca")]
-        if moving:
-            raise HarnessError(f"--augment={','.join(moving)} would move the image but not its "
-                               "mask; segmentation accepts color and pca.")
+    refused = tasks.get_task(task).check_augment(names)
+    if refused:
+        raise HarnessError(refused)
     eigen = augment.pca_eigen(data_lib.sample_images(train_split)) if "pca" in names else None
     # The pipeline augments pixels in [0, 1]; batches() maps them to the model's range after.
     return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
@@ -148,11 +147,12 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
 
     # Everything that can fail cheaply comes before the precision probe and the run folder.
     entry = zoo.get_entry(config.model)
+    task = tasks.get_task(entry.task)
     model_args = harness_flags.parse_model_args(config.model_args)
     size = config.image_size or entry.input_shape[0]
     config = dataclasses.replace(config, image_size=size)
     image_shape = (size, size, entry.input_shape[-1])
-    data = data_lib.load(config.dataset, image_shape=image_shape, task=entry.task,
+    data = data_lib.load(config.dataset, image_shape=image_shape, task=task,
                          data_dir=config.data_dir, classes=config.classes,
                          download=config.download)
     donor = None
@@ -170,8 +170,8 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     created = not os.path.isdir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     try:
-        result = _train_in(config, run_dir, state, data, donor, model_args, entry, strategy,
-                           callbacks)
+        result = _train_in(config, run_dir, state, data, donor, model_args, entry, task,
+                           strategy, callbacks)
     except BaseException:
         if created and checkpoint.read_state(run_dir) is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
@@ -180,7 +180,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     return {**result, "config": config, "seconds": time.perf_counter() - start}
 
 
-def _train_in(config, run_dir, state, data, donor, model_args, entry, strategy, callbacks):
+def _train_in(config, run_dir, state, data, donor, model_args, entry, task, strategy, callbacks):
     """Builds, trains and evaluates into `run_dir` (which exists)."""
     flagfile = os.path.join(run_dir, "flags.txt")
     if state:
@@ -202,11 +202,11 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, strategy, 
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds, bn_ds, steps = _datasets(config, data, entry, image_shape)
-    trainer = loop.Trainer(model, strategy=strategy, task=entry.task, num_classes=data.num_classes,
+    train_ds, val_ds, test_ds, bn_ds, steps = _datasets(config, data, entry, task, image_shape)
+    trainer = loop.Trainer(model, strategy=strategy, task=task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=config.label_smoothing)
-    run_state = checkpoint.RunState(run_dir, loop.monitor(entry.task), state)
+    run_state = checkpoint.RunState(run_dir, task.monitor, state)
     csv_path = os.path.join(run_dir, "training.csv")
     all_callbacks = [*callbacks, outputs.EpochCSV(csv_path, kept=state["epoch"] if state else 0),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
@@ -250,19 +250,19 @@ def _export(config, run_dir):
         report = export.export_model(os.path.join(run_dir, "best.keras"),
                                      os.path.join(run_dir, "export"), formats=job_formats,
                                      quantize=quantize, representative_data=config.dataset,
-                                     name=config.model)
+                                     name=config.model, task=zoo.get_entry(config.model).task)
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports
 
 
-def _datasets(config, data, entry, image_shape):
+def _datasets(config, data, entry, task, image_shape):
     """Batched train (shuffled, augmented, repeating), validation and test datasets,
     precise BatchNorm's batches, and the train steps per epoch."""
-    augmenter, batch_augmenter = _augmenters(config.augment, entry.task, image_shape,
+    augmenter, batch_augmenter = _augmenters(config.augment, task, image_shape,
                                              data.num_classes, config.seed, data.cached["train"])
     batch = dict(batch_size=config.batch_size, num_classes=data.num_classes,
-                 input_range=entry.input_range)
+                 input_range=entry.input_range, task=task)
     # Repeating, so every batch is full and every worker runs the same steps.
     train_ds = data_lib.batches(data.cached["train"], training=True, seed=config.seed,
                                 augmenter=augmenter, batch_augmenter=batch_augmenter,
@@ -319,7 +319,7 @@ def _evaluate_best(trainer, test_ds, run_dir):
         checkpoint.atomic_save(inference, os.path.join(run_dir, "last.keras"))
     results = trainer.evaluate(test_ds)
     logging.info("Test: %s", ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    return {"split": "test", "weights": "best.keras", **results}
+    return {"split": "test", "weights": "best.keras", **trainer.task.report(results)}
 
 
 def summary(result):

@@ -79,7 +79,8 @@ def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_
             raise ValueError(f"{options.name}: encoder_weights={encoder_weights!r} needs an encoder "
                              "(e.g. encoder='resnet50').")
         return
-    if not isinstance(encoder, str) or get_entry(encoder).task != "classification":
+    # An encoder is read through its features_only maps, which only classifiers declare.
+    if not isinstance(encoder, str) or get_entry(encoder).features is None:
         raise ValueError(f"{options.name}: encoder must be the name of a zoo classification model "
                          f"(e.g. 'resnet50'); got {encoder!r}.")
 
