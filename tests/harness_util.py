@@ -1,9 +1,11 @@
 """Running the training harness from tests: in this process, or as the CLI in a subprocess."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import keras
@@ -19,15 +21,31 @@ REPO = Path(__file__).resolve().parents[1]
 FAST = ("--mixed_precision=float32", "--export=")
 
 
+def config(*args):
+    """The RunConfig that flag-style strings describe ("--epochs=2", "--resume",
+    "--noexport"), built directly: no global flag parsing (validators are the
+    CLI's; `parse` tests them)."""
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    values = {}
+    for arg in (*FAST, *args):
+        name, sep, text = arg.lstrip("-").partition("=")
+        if not sep:  # a boolean: --name or --noname
+            values[name[2:] if name not in fields else name] = name in fields
+            continue
+        types = typing.get_args(fields[name].type) or (fields[name].type,)
+        if tuple in types:
+            values[name] = tuple(t for t in text.split(",") if t)
+        else:
+            convert = next((t for t in (int, float) if t in types), str)
+            values[name] = convert(text)
+    return RunConfig(**values)
+
+
 def run(*args, callbacks=()):
-    """train.train() with these flags parsed; FLAGS and global TF state restored after."""
-    FLAGS = flags.FLAGS
-    FLAGS.unparse_flags()
-    FLAGS(["zoo-train", *FAST, *args])
+    """train.train(config(*args)); global TF state restored after."""
     try:
-        return train.train(RunConfig.from_flags(FLAGS), callbacks=callbacks)
+        return train.train(config(*args), callbacks=callbacks)
     finally:
-        FLAGS.unparse_flags()
         keras.mixed_precision.set_global_policy("float32")
         tf_config.disable_op_determinism()
 
