@@ -28,7 +28,7 @@ flags.DEFINE_bool("allow_flex", False, "Keep Flex (SELECT_TF_OPS) ops instead of
 flags.DEFINE_float("parity_threshold", 0.98, "Minimum top-1 agreement for dynamic/int8 models.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_list("value_range", None, "low,high of the model's input values (default: 0,255 "
-                  "if the model rescales its input, else 0,1).")
+                  "if the model normalises its input, as zoo models do, else 0,1).")
 flags.DEFINE_list("labels", None, "Class names for the metadata (default: the dataset's).")
 flags.DEFINE_integer("latency_runs", 50, "Batch-1 runs timed for the latency report (0: none).",
                      lower_bound=0)

@@ -77,8 +77,9 @@ def export_model(model, output_dir, *, formats=FORMATS, quantize="none", represe
       model's input range; its train split calibrates int8, its test split is
       the held-out parity set unless `held_out` (images) is given; without
       either, scikit-image photos check parity.
-    value_range: the model's input range; default (0, 255) if the model rescales
-      its input itself, else (0, 1).
+    value_range: the model's input range; default (0, 255) if the model normalises
+      its input itself (every zoo model unless built with include_preprocessing=False),
+      else (0, 1).
     task: the model's task (a name, training/tasks), for representative data;
       default: the task whose kind of output the main output is.
     Raises ExportError (FlexOpsError, ParityError) and then writes nothing; an

@@ -8,6 +8,7 @@ import keras
 
 import zoo
 from export.errors import ExportError
+from zoo import layers as zl
 
 
 def parse_shape(text):
@@ -122,10 +123,11 @@ def inference_model(model, input_shape=None):
 
 
 def value_range_of(model):
-    """The input range the model expects: 0-255 if it rescales its own input
-    (EfficientNet's leading Rescaling layer), else 0-1."""
+    """The input range the model expects: 0-255 if it normalises its own input
+    (the zoo's Preprocess layer, or EfficientNet's leading Rescaling), else 0-1
+    (built with include_preprocessing=False, or saved before models had it)."""
     for layer in model.layers[1:3]:
-        if isinstance(layer, keras.layers.Rescaling):
+        if isinstance(layer, (zl.Preprocess, keras.layers.Rescaling)):
             return (0.0, 255.0)
     return (0.0, 1.0)
 

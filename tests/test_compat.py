@@ -1,9 +1,13 @@
-"""Layer-for-layer compatibility with keras.applications: same weights, same outputs."""
+"""Layer-for-layer compatibility with keras.applications: same weights, same
+outputs, and a zoo model fed 0-255 pixels gives what the keras.applications
+model gives for `preprocess_input` of them."""
 
+import h5py
 import keras
 import numpy as np
 import pytest
 from conftest import photos
+from keras.src.legacy.saving import legacy_h5_format
 
 import zoo
 
@@ -12,6 +16,8 @@ import zoo
 ANCHORS = [
     ("resnet50", keras.applications.ResNet50, keras.applications.resnet, 224),
     ("resnet50", keras.applications.ResNet50, keras.applications.resnet, 160),
+    ("resnet101", keras.applications.ResNet101, keras.applications.resnet, 64),
+    ("resnet152", keras.applications.ResNet152, keras.applications.resnet, 64),
     ("vgg16", keras.applications.VGG16, keras.applications.vgg16, 64),
     ("vgg19", keras.applications.VGG19, keras.applications.vgg19, 64),
     ("mobilenet", keras.applications.MobileNet, keras.applications.mobilenet, 224),
@@ -29,6 +35,13 @@ def _with_kwargs(rows):
     return [row if isinstance(row[-1], dict) else (*row, {}) for row in rows]
 
 
+def bare(model):
+    """`model` after its "preprocessing" layer: the graph include_preprocessing=False
+    builds (tests/test_registry.py checks that they match), sharing the weights."""
+    names = [layer.name for layer in model.layers]
+    return keras.Model(model.get_layer("preprocessing").output, model.output) if "preprocessing" in names else model
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name, anchor, preprocessing, size, kwargs", _with_kwargs(ANCHORS))
 def test_copied_weights_give_equal_outputs(name, anchor, preprocessing, size, kwargs):
@@ -36,7 +49,31 @@ def test_copied_weights_give_equal_outputs(name, anchor, preprocessing, size, kw
     model = zoo.build(name, input_shape=(size, size, 3), **kwargs)
     assert [w.shape for w in model.weights] == [w.shape for w in reference.weights]
     model.set_weights(reference.get_weights())
-    batch = preprocessing.preprocess_input(photos(size))
-    np.testing.assert_allclose(model(batch), reference(batch), atol=1e-5)
+    pixels = photos(size)
+    expected = reference(preprocessing.preprocess_input(pixels.copy()))  # it may work in place
+    # 0-255 pixels in: the normalisation is inside the model.
+    np.testing.assert_allclose(model(pixels), expected, atol=1e-5)
+    # Without it, the keras.applications input convention.
+    np.testing.assert_allclose(bare(model)(preprocessing.preprocess_input(pixels.copy())), expected, atol=1e-5)
     reference_layers = [layer.name for layer in reference.layers if layer.weights]
     assert [layer.name for layer in model.layers if layer.weights] == reference_layers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, anchor, preprocessing, size", [
+    ("resnet50", keras.applications.ResNet50, keras.applications.resnet, 64),
+    ("mobilenet", keras.applications.MobileNet, keras.applications.mobilenet, 128),
+])  # vgg16: tests/test_classic.py; mobilenet_v2, efficientnet_b0: tests/test_mobile.py
+def test_imagenet_weights_take_raw_pixels(name, anchor, preprocessing, size, tmp_path, monkeypatch):
+    """weights='imagenet' (a legacy .h5 as keras publishes, served without network)
+    on 0-255 photos gives keras.applications' outputs on preprocess_input(photos)."""
+    shape = (size, size, 3)
+    reference = anchor(weights=None, input_shape=shape, include_top=False)
+    path = tmp_path / "published.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *args, **kwargs: str(path))
+    model = zoo.build(name, weights="imagenet", input_shape=shape, include_top=False)
+    pixels = photos(size)
+    expected = np.asarray(reference(preprocessing.preprocess_input(pixels.copy())))
+    np.testing.assert_allclose(model(pixels), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())

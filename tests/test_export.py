@@ -23,6 +23,7 @@ from export import data, parity, saved_model, tflite
 
 SLOW_PARAMS = 20_000_000  # exports of models above this many params are marked slow
 DIGITS_SHAPE = (32, 32, 1)
+DIGITS_RANGE = (0.0, 255.0)  # zoo models take 0-255 pixels and normalise them inside
 
 
 def digits_test_size():
@@ -83,7 +84,7 @@ def digits_model(tmp_path_factory):
     keras.utils.set_random_seed(0)
     name = "lenet5"
     model = zoo.build(name, input_shape=DIGITS_SHAPE, num_classes=10)
-    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, split="train")
+    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="train")
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(images, labels, epochs=8, batch_size=32, verbose=0)
@@ -109,13 +110,13 @@ def int8_export(digits_model, tmp_path_factory):
 
 def test_digits_model_is_trained(digits_model):
     model, _ = digits_model
-    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, split="test")
+    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
     accuracy = np.mean(np.argmax(model.predict(images, verbose=0), -1) == labels)
     assert accuracy > 0.9
 
 
 def test_int8_keeps_top1_and_shrinks_the_file(digits_model, float_export, int8_export):
-    test_images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, split="test")
+    test_images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
     p = int8_export["tflite"]["parity"]
     assert p["checked"] and p["passed"] and p["samples"] == len(test_images) == digits_test_size()
     assert p["outputs"][0]["top1_agreement"] >= 0.98
@@ -131,8 +132,8 @@ def test_int8_io_and_quantization_params_recorded(digits_model, int8_export):
     meta = int8_export["metadata"]
     assert meta["input"]["dtype"] == "int8" and meta["outputs"][0]["dtype"] == "int8"
     q = meta["input"]["quantization"]
-    # Inputs in [0, 1] span the int8 range: scale ~ 1/255, zero point -128.
-    assert q["zero_point"] == -128 and abs(q["scale"] - 1 / 255) < 1e-3
+    # Inputs in [0, 255] span the int8 range: scale ~ 1, zero point -128.
+    assert q["zero_point"] == -128 and abs(q["scale"] - 1.0) < 1e-2
     assert meta["outputs"][0]["quantization"]["scale"] > 0
     # Top-1 ties are judged on the int8 output's grid: one step is its scale.
     tie = int8_export["tflite"]["parity"]["outputs"][0]["tie_tolerance"]
@@ -165,14 +166,15 @@ def test_float32_report_and_metadata(float_export):
     assert on_disk["tflite"]["bytes"] == os.path.getsize(tfl["path"])
     meta = float_export["metadata"]
     assert meta["labels"] == [str(d) for d in range(10)]
-    assert meta["input"]["shape"] == [1, *DIGITS_SHAPE] and meta["input"]["value_range"] == [0.0, 1.0]
-    assert meta["input"]["normalization"]["scale"] == pytest.approx(1 / 255)
+    assert meta["input"]["shape"] == [1, *DIGITS_SHAPE] and meta["input"]["value_range"] == [0.0, 255.0]
+    assert meta["input"]["normalization"] == {"scale": 1.0, "offset": 0.0,
+                                              "formula": "input = pixel * scale + offset (pixel in 0..255)"}
     assert meta["outputs"][0]["kind"] == "logits" and meta["zoo_version"] == zoo.__version__
 
 
 def test_saved_model_round_trip_gives_equal_outputs(digits_model, float_export):
     model, _ = digits_model
-    images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, split="test")
+    images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
     loaded = tf.saved_model.load(float_export["saved_model"]["path"])
     function = loaded.signatures["serving_default"]
     assert list(function.structured_input_signature[1]) == ["images"]

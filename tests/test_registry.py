@@ -21,7 +21,7 @@ def small_shape(name):
 def test_build_forward_save_load(name, tmp_path):
     shape = small_shape(name)
     model = zoo.build(name, input_shape=shape, num_classes=10)
-    batch = photos(shape[0], shape[-1]) / 255.0
+    batch = photos(shape[0], shape[-1])  # 0-255: every model normalises its input itself
     outputs = model(batch, training=False)
     expected = (len(batch), 10) if zoo.get_entry(name).task == "classification" \
         else (len(batch), *shape[:2], 10)
@@ -44,10 +44,14 @@ def test_get_entry_builds_nothing(monkeypatch):
 
 
 @pytest.mark.parametrize("name, facts", [
-    ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10, input_range=(0.0, 1.0),
+    ("lenet5", dict(input_shape=(32, 32, 1), num_classes=10, input_range=(0.0, 255.0), preprocessing="unit",
                     head_layers=("f6", "predictions"), imagenet_weights=False, loss_weights=None)),
     ("efficientnet_b0", dict(input_shape=(224, 224, 3), input_range=(0.0, 255.0), head_layers=("predictions",),
-                             imagenet_weights=True)),
+                             imagenet_weights=True, preprocessing="efficientnet")),
+    ("resnet50", dict(preprocessing="caffe", input_range=(0.0, 255.0))),
+    ("resnet18", dict(preprocessing="unit")),
+    ("vgg19", dict(preprocessing="caffe")),
+    ("mobilenet_v2", dict(preprocessing="tf")),
     ("googlenet", dict(loss_weights=(1.0, 0.3, 0.3), task="classification")),
     ("vgg16", dict(head_layers=("fc1", "fc2", "predictions"), imagenet_weights=True, min_size=32)),
     ("mobilenet", dict(head_layers=("conv_preds",), imagenet_weights=True)),
@@ -57,6 +61,50 @@ def test_get_entry_facts(name, facts):
     entry = zoo.get_entry(name)
     assert isinstance(entry, zoo.ModelEntry)
     assert {key: getattr(entry, key) for key in facts} == facts
+
+
+# One model per family, and each preprocessing mode.
+PREPROCESSING_FAMILIES = ["lenet5", "alexnet", "googlenet", "resnet18", "resnet50", "vgg16", "mobilenet",
+                          "mobilenet_v2", "efficientnet_b0", "unet"]
+
+
+@pytest.mark.parametrize("name", PREPROCESSING_FAMILIES)
+def test_include_preprocessing_false_is_the_bare_graph(name):
+    """The same layers, names and weights minus the "preprocessing" layer: the
+    keras.applications graph and input convention (EfficientNet keeps its
+    Rescaling and Normalization, as keras.applications does)."""
+    shape = small_shape(name)
+    model = zoo.build(name, input_shape=shape)
+    plain = zoo.build(name, input_shape=shape, include_preprocessing=False)
+    configs = [(type(layer).__name__, layer.get_config()) for layer in plain.layers]
+    assert configs == [(type(layer).__name__, layer.get_config()) for layer in model.layers
+                       if layer.name != "preprocessing"]
+    assert [w.shape for w in plain.weights] == [w.shape for w in model.weights]
+    inside = "preprocessing" in [layer.name for layer in model.layers]
+    assert inside == (zoo.get_entry(name).preprocessing != "efficientnet")
+
+
+@pytest.mark.parametrize("mode, reference", [
+    ("caffe", keras.applications.resnet.preprocess_input),
+    ("tf", keras.applications.mobilenet.preprocess_input),
+    ("unit", lambda x: x / 255.0),
+])
+def test_preprocess_layer_matches_keras_preprocess_input(mode, reference, tmp_path):
+    pixels = photos(32)
+    layer = zoo.layers.Preprocess(mode, name="preprocessing")
+    expected = reference(pixels.copy())  # preprocess_input may work in place
+    np.testing.assert_allclose(layer(pixels), expected, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(layer(pixels.astype("uint8")), reference(pixels.astype("uint8")), atol=1e-4)
+    assert zoo.layers.Preprocess.from_config(layer.get_config()).mode == mode
+    grey = zoo.layers.Preprocess(mode)(photos(32, 1))
+    assert grey.shape == (4, 32, 32, 1) and np.isfinite(grey).all()
+
+
+def test_preprocess_layer_refuses_unknown_modes():
+    with pytest.raises(ValueError, match="mode must be one of 'caffe', 'tf', 'unit'; got 'torch'"):
+        zoo.layers.Preprocess("torch")
+    with pytest.raises(ValueError, match="include_preprocessing must be True or False"):
+        zoo.build("lenet5", include_preprocessing="yes")
 
 
 def test_get_entry_arguments_are_what_build_accepts():

@@ -55,13 +55,14 @@ def test_batches_are_one_hot_and_shuffled_reproducibly():
 
 
 def test_batches_map_pixels_to_the_model_input_range():
-    """EfficientNet rescales its own input: the harness feeds it 0-255 pixels."""
+    """Every zoo model normalises its own input: the harness feeds it 0-255 pixels."""
     import zoo
 
+    assert {zoo.get_entry(name).input_range for name in zoo.list_models()} == {(0.0, 255.0)}
     digits = data.load("digits", image_shape=(32, 32, 1))
     unit, _ = next(iter(data.batches(digits.splits["test"], batch_size=64, num_classes=10)))
     wide, _ = next(iter(data.batches(digits.splits["test"], batch_size=64, num_classes=10,
-                                     input_range=zoo.model_info("efficientnet_b0")["input_range"])))
+                                     input_range=zoo.get_entry("lenet5").input_range)))
     assert float(np.max(unit)) == 1.0
     np.testing.assert_allclose(wide, unit * 255.0, rtol=1e-6)
 

@@ -59,7 +59,7 @@ def _build_alexnet(config, options, *, groups=2):
     """`groups`: the towers conv2, conv4 and conv5 are split into (the paper's 2)."""
     _check_groups(config, groups)
     inputs = options.input()
-    x, features = inputs, []
+    x, features = options.preprocess(inputs), []
     for index, (filters, kernel, strides, padding, split, lrn, pool) in enumerate(config, start=1):
         x = zl.conv_bn_act(x, filters, kernel, strides, padding=padding, use_bias=True,
                            groups=groups if split else 1, batch_norm=False,
@@ -78,5 +78,5 @@ def _build_alexnet(config, options, *, groups=2):
 # 67 is the smallest input whose three 3x3/2 pools still see a 3x3 window:
 # 67 -> conv1 15 -> pool 7 -> pool 3 -> pool 1.
 register_model("alexnet", functools.partial(_build_alexnet, ALEXNET), paper=PAPER,
-               input_shape=(227, 227, 3), min_size=67,
+               input_shape=(227, 227, 3), min_size=67, preprocessing="unit",
                head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(ALEXNET))

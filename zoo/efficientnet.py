@@ -6,7 +6,11 @@ member of the family. The registered efficientnet_b0 ... b7 use the released
 coefficients, which lie near but not on the paper's rule (tensorflow/tpu#390:
 B1 is (1.0, 1.1, 240) where phi=1 gives (1.1, 1.2, 258)); they are
 layer-compatible with keras.applications.EfficientNetB0..B7, including its
-Rescaling(1/255) and Normalization layers: inputs are pixels in 0-255.
+Rescaling(1/255) and Normalization layers: inputs are pixels in 0-255. Those
+layers are always there, `include_preprocessing=False` included: the
+Normalization's mean and variance are in keras' published weight files, which
+load by the order of layers with weights (and keras.applications' EfficientNet
+takes 0-255 pixels too, so the bare keras graph is this one).
 """
 
 import functools
@@ -22,6 +26,8 @@ from zoo.registry import COMMON_ARGS, register_model
 PAPER = ("Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
          "ICML 2019 (arXiv:1905.11946)")
 MIN_SIZE = 32
+# keras.applications' own Rescaling(1/255) and Normalization(ImageNet mean, variance)
+PREPROCESSING = "efficientnet"
 
 # EfficientNet-B0 (paper, table 1) between the 3x3/2 stem conv of 32 filters and
 # the 1x1 conv of 1280: MBConv blocks with squeeze-excite at 0.25 of their input.
@@ -117,6 +123,7 @@ def _build_efficientnet(config, options, *, drop_connect_rate=0.2):
         raise ValueError(f"{options.name}: drop_connect_rate must be a number in [0, 1); "
                          f"got drop_connect_rate={drop_connect_rate!r}.")
     inputs = options.input()
+    # Always inside, whatever include_preprocessing says (see the module docstring).
     x = layers.Rescaling(1.0 / 255.0, name="rescaling")(inputs)
     x = layers.Normalization(axis=-1, name="normalization")(x)
     if options.weights == "imagenet":
@@ -175,7 +182,7 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
                          f"got resolution={resolution!r} (phi={phi!r}).")
     kwargs.setdefault("name", "efficientnet" if phi is None else f"efficientnet_phi{phi:g}")
     kwargs.setdefault("input_shape", (resolution, resolution, 3))
-    options = BuildOptions(**kwargs)
+    options = BuildOptions(**kwargs, preprocessing=PREPROCESSING)
     options.check_min_size(MIN_SIZE)
     config = (width, depth, resolution, _dropout_for(0 if phi is None else phi))
     return _build_efficientnet(config, options, drop_connect_rate=drop_connect_rate)
@@ -183,6 +190,6 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
 
 for _name, _config in EFFICIENTNETS.items():
     register_model(_name, functools.partial(_build_efficientnet, _config), paper=PAPER,
-                   input_range=(0.0, 255.0),  # Rescaling and Normalization are in the model
+                   preprocessing=PREPROCESSING,
                    input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE,
                    published_weights=_published(_name), features=_features(_config[0]))

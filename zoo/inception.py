@@ -83,7 +83,7 @@ def _build_inception(stages, options, *, aux_logits=False, batch_norm=False):
                          f"windows of inception 4a's map); got {height}x{width}.")
     conv = functools.partial(_conv, batch_norm=batch_norm)
     inputs = options.input()
-    x = conv(inputs, 64, 7, 2, name="conv1")
+    x = conv(options.preprocess(inputs), 64, 7, 2, name="conv1")
     features = [x]
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
     x = conv(x, 64, 1, name="conv2_reduce")
@@ -115,4 +115,5 @@ def strip_aux(model):
 
 register_model("googlenet", functools.partial(_build_inception, INCEPTION_V1), paper=PAPER,
                input_shape=(224, 224, 3), min_size=MIN_SIZE, loss_weights=(1.0, 0.3, 0.3),
+               preprocessing="unit",
                features=_features(INCEPTION_V1))

@@ -70,7 +70,7 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
     pool_layer = _choose("pool", pool, POOLS)
     tables = {"c3": _choose("c3_table", c3_table, C3_TABLES)}
     inputs = options.input()
-    x, features = inputs, []
+    x, features = options.preprocess(inputs), []
     for name, filters, kernel, pool_name in config:
         x = _conv(name, filters, kernel, tables.get(name))(x)
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
@@ -82,5 +82,5 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
 
 
 register_model("lenet5", functools.partial(_build_lenet, LENET5), paper=PAPER,
-               input_shape=(32, 32, 1), num_classes=10, min_size=32,
+               input_shape=(32, 32, 1), num_classes=10, min_size=32, preprocessing="unit",
                head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(LENET5))

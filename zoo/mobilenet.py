@@ -123,7 +123,7 @@ def _build_mobilenet(blocks, options, *, alpha=1.0, depth_multiplier=1):
                          f"got depth_multiplier={depth_multiplier!r}.")
     options = options.resolve_weights(alpha=alpha, depth_multiplier=depth_multiplier)
     inputs = options.input()
-    x = zl.conv_bn_act(inputs, int(32 * alpha), 3, 2, activation="relu6", name="conv1",
+    x = zl.conv_bn_act(options.preprocess(inputs), int(32 * alpha), 3, 2, activation="relu6", name="conv1",
                        suffixes=("", "_bn", "_relu"))
     features = []
     for block_id, (filters, strides) in enumerate(blocks, start=1):
@@ -140,7 +140,7 @@ def _build_mobilenet_v2(stages, options, *, alpha=1.0):
     _check_alpha(options, alpha)
     options = options.resolve_weights(alpha=alpha)
     inputs = options.input()
-    x = zl.conv_bn_act(inputs, zl.make_divisible(32 * alpha), 3, 2, activation="relu6",
+    x = zl.conv_bn_act(options.preprocess(inputs), zl.make_divisible(32 * alpha), 3, 2, activation="relu6",
                        bn_momentum=0.999, name="", suffixes=("Conv1", "bn_Conv1", "Conv1_relu"))
     features = []
     block_id = 0
@@ -161,10 +161,11 @@ def _build_mobilenet_v2(stages, options, *, alpha=1.0):
 
 register_model("mobilenet", functools.partial(_build_mobilenet, MOBILENET_BLOCKS), paper=PAPER_V1,
                input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights,
+               preprocessing="tf",  # keras.applications' [-1, 1]
                head_layers=("conv_preds",),  # a 1x1 conv; "predictions" is its activation
                features=_features(32, [(s, f) for f, s in MOBILENET_BLOCKS], MOBILENET_BLOCKS[-1][0]))
 register_model("mobilenet_v2", functools.partial(_build_mobilenet_v2, MOBILENET_V2_STAGES),
-               paper=PAPER_V2, input_shape=(224, 224, 3), min_size=32,
+               paper=PAPER_V2, input_shape=(224, 224, 3), min_size=32, preprocessing="tf",
                published_weights=_mobilenet_v2_weights,
                features=_features(32, [(s if i == 0 else 1, c) for _, c, n, s in MOBILENET_V2_STAGES
                                        for i in range(n)], 1280))

@@ -60,6 +60,12 @@ class BuildOptions:
     dropout: float | None = None
     features_only: bool = False
     out_indices: tuple | None = None
+    # True: the model takes 0-255 pixels and normalises them itself (a
+    # `zoo.layers.Preprocess` layer named "preprocessing" after the input);
+    # False: the bare graph, for callers who preprocess as `preprocessing` says.
+    include_preprocessing: bool = True
+    # The registry entry's mode (a key of zoo.layers.preprocess.MODES).
+    preprocessing: str = "unit"
     # A PublishedWeights, or for families whose files depend on their own
     # options (MobileNet: alpha, input size) a callable
     # `(options, **family_kwargs) -> PublishedWeights` that raises ValueError for
@@ -80,6 +86,9 @@ class BuildOptions:
         if self.pooling not in POOLINGS:
             raise ValueError(f"{self.name}: pooling must be one of {POOLINGS}; "
                              f"got {self.pooling!r}.")
+        if not isinstance(self.include_preprocessing, bool):
+            raise ValueError(f"{self.name}: include_preprocessing must be True or False; "
+                             f"got {self.include_preprocessing!r}.")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError(f"{self.name}: dropout must be in [0, 1); got {self.dropout!r}.")
         self._check_weights()
@@ -122,6 +131,12 @@ class BuildOptions:
 
     def input(self):
         return keras.Input(shape=self.input_shape, name="input_layer")
+
+    def preprocess(self, inputs):
+        """`inputs` normalised by the model's own layer, or unchanged without it."""
+        if not self.include_preprocessing:
+            return inputs
+        return zl.Preprocess(self.preprocessing, name="preprocessing")(inputs)
 
     def top(self, x, head=None, default_dropout=0.0):
         """The classifier (`head(x)`, or pooling, dropout and logits) or the pooling."""

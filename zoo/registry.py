@@ -20,8 +20,9 @@ from zoo.utils import did_you_mean
 
 _MODELS = {}
 
-# What a caller may pass; `published_weights` comes from the registry entry.
-COMMON_ARGS = tuple(f.name for f in dataclasses.fields(BuildOptions) if f.init and f.name != "published_weights")
+# What a caller may pass; `published_weights` and `preprocessing` come from the registry entry.
+COMMON_ARGS = tuple(f.name for f in dataclasses.fields(BuildOptions)
+                    if f.init and f.name not in ("published_weights", "preprocessing"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,9 @@ class ModelEntry:
     num_classes: int
     min_size: int
     input_range: tuple
+    # How the model normalises its 0-255 input: a zoo.layers.preprocess.MODES key
+    # ("caffe", "tf", "unit"), or "efficientnet" (keras' own layers, always inside).
+    preprocessing: str
     task: str
     published_weights: object  # zoo.options.PublishedWeights or None
     loss_weights: tuple | None
@@ -62,15 +66,17 @@ class ModelEntry:
 
 
 def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
-                   input_range=(0.0, 1.0), task="classification", published_weights=None,
+                   preprocessing="unit", input_range=(0.0, 255.0), task="classification",
+                   published_weights=None,
                    loss_weights=None, head_layers=("predictions",), features=None):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
     caller gives none; inputs smaller than `min_size` are refused before any
-    layer is built; `input_range` is the pixel range the model expects (0-255
-    for models that rescale their own input, as EfficientNet); `loss_weights` (e.g. GoogLeNet's 1, 0.3, 0.3) tells the
-    training harness how to weigh a multi-output model's losses; `head_layers`
+    layer is built; `preprocessing` is how the model normalises its input inside
+    (see `zoo.layers.preprocess.MODES`); `input_range` is the pixel range the
+    model expects with that preprocessing (0-255 for all here); `loss_weights`
+    (e.g. GoogLeNet's 1, 0.3, 0.3) tells the training harness how to weigh a multi-output model's losses; `head_layers`
     names the layers with weights that the classifier top adds; `features` gives
     the (stride, channels) of each `features_only` map at the default arguments.
     """
@@ -80,7 +86,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             raise ValueError(f"A model named {name!r} is already registered.")
         _MODELS[name] = ModelEntry(
             name=name, builder=fn, paper=paper, input_shape=tuple(input_shape),
-            num_classes=num_classes, min_size=min_size, input_range=tuple(input_range), task=task,
+            num_classes=num_classes, min_size=min_size, input_range=tuple(input_range),
+            preprocessing=preprocessing, task=task,
             published_weights=published_weights,
             loss_weights=tuple(loss_weights) if loss_weights else None,
             head_layers=tuple(head_layers),
@@ -103,7 +110,8 @@ def build(model: str, /, **kwargs) -> keras.Model:
     """Builds the registered model `name` and returns a functional `keras.Model`.
 
     Common arguments: name, input_shape, num_classes, include_top, pooling,
-    weights, classifier_activation, dropout, features_only, out_indices. Family
+    weights, classifier_activation, dropout, features_only, out_indices,
+    include_preprocessing (True: 0-255 pixels in, normalised inside). Family
     arguments (alpha, aux_logits, ...) are listed by
     `zoo.get_entry(model).arguments`.
     """
@@ -117,7 +125,8 @@ def build(model: str, /, **kwargs) -> keras.Model:
     common.setdefault("name", model)
     common.setdefault("input_shape", entry.input_shape)
     common.setdefault("num_classes", entry.num_classes)
-    options = BuildOptions(**common, published_weights=entry.published_weights)
+    options = BuildOptions(**common, published_weights=entry.published_weights,
+                           preprocessing=entry.preprocessing)
     options.check_min_size(entry.min_size)
     return entry.builder(options, **{k: v for k, v in kwargs.items() if k in family})
 
@@ -147,6 +156,7 @@ def model_info(name):
         "num_classes": entry.num_classes,
         "min_size": entry.min_size,
         "input_range": entry.input_range,
+        "preprocessing": entry.preprocessing,
         "params": model.count_params(),
         "trainable_params": sum(math.prod(w.shape) for w in model.trainable_weights),
         "flops": count_flops(model),

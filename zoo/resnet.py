@@ -17,13 +17,14 @@ PAPER = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (arX
 STAGE_FILTERS = (64, 128, 256, 512)
 BLOCKS = {"basic": zl.basic_block, "bottleneck": zl.bottleneck_block}
 
-# name: block, blocks per stage, conv biases
+# name: block, blocks per stage, conv biases, input preprocessing (keras.applications'
+# caffe convention where its weights load, [0, 1] for the others)
 RESNETS = {
-    "resnet18": ("basic", (2, 2, 2, 2), False),
-    "resnet34": ("basic", (3, 4, 6, 3), False),
-    "resnet50": ("bottleneck", (3, 4, 6, 3), True),
-    "resnet101": ("bottleneck", (3, 4, 23, 3), True),
-    "resnet152": ("bottleneck", (3, 8, 36, 3), True),
+    "resnet18": ("basic", (2, 2, 2, 2), False, "unit"),
+    "resnet34": ("basic", (3, 4, 6, 3), False, "unit"),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), True, "caffe"),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), True, "caffe"),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), True, "caffe"),
 }
 
 # name: (md5 with top, md5 without top) of keras.applications' files
@@ -43,10 +44,10 @@ def _features(config):
 
 
 def _build_resnet(config, options):
-    block_kind, stage_blocks, use_bias = config
+    block_kind, stage_blocks, use_bias, _ = config
     block = BLOCKS[block_kind]
     inputs = options.input()
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(inputs)
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(options.preprocess(inputs))
     x = zl.conv_bn_act(x, 64, 7, 2, padding="valid", use_bias=use_bias, bn_epsilon=1.001e-5,
                        name="conv1")
     features = [x]
@@ -65,4 +66,5 @@ def _build_resnet(config, options):
 for _name, _config in RESNETS.items():
     register_model(_name, functools.partial(_build_resnet, _config), paper=PAPER,
                    input_shape=(224, 224, 3), min_size=32, features=_features(_config),
+                   preprocessing=_config[3],
                    published_weights=PublishedWeights.tf_kernels(_WEIGHTS_URL, _name, _WEIGHT_HASHES))

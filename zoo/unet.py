@@ -128,9 +128,11 @@ def _encoder_stride(encoder, channels, depth):
 
 
 def _encoder_path(options, encoder, encoder_weights, depth):
-    """The encoder's features_only maps as the contracting path, in the same graph."""
+    """The encoder's features_only maps as the contracting path, in the same graph
+    (with the encoder's own input preprocessing, e.g. resnet50's caffe convention)."""
     model = build(encoder, input_shape=options.input_shape, include_top=False,
-                  features_only=True, weights=encoder_weights)
+                  features_only=True, weights=encoder_weights,
+                  include_preprocessing=options.include_preprocessing)
     levels = _levels(options.input_shape[:2], model.outputs)
     available = len(levels) - 1
     if available == 0 or (depth is not None and depth > available):
@@ -167,7 +169,7 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
         if any(d % 2 ** depth for d in options.input_shape[:2]):
             raise _size_error(options, f"depth={depth}", 2 ** depth)
         inputs = options.input()
-        x, skips = _contracting_path(inputs, base_filters, depth, convs, batch_norm)
+        x, skips = _contracting_path(options.preprocess(inputs), base_filters, depth, convs, batch_norm)
         levels = [(_spatial(skip), skip) for skip in skips]
     else:
         inputs, x, levels = _encoder_path(options, encoder, encoder_weights, depth)
@@ -181,5 +183,5 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
 
 for _name, _config in UNETS.items():
     register_model(_name, functools.partial(_build_unet, _config), paper=PAPER,
-                   input_shape=_config[1], min_size=2 ** DEFAULT_DEPTH, num_classes=2,
+                   input_shape=_config[1], min_size=2 ** DEFAULT_DEPTH, num_classes=2, preprocessing="unit",
                    task="segmentation")

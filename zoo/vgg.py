@@ -20,12 +20,13 @@ STAGE_FILTERS = (64, 128, 256, 512, 512)
 FC_UNITS = 4096
 HIDDEN = (("fc1", FC_UNITS), ("fc2", FC_UNITS))  # the fully connected layers before the logits
 
-# name: 3x3 convs in each of the five stages
+# name: 3x3 convs in each of the five stages, input preprocessing (keras.applications'
+# caffe convention where its weights load, [0, 1] for the others)
 VGGS = {
-    "vgg11": (1, 1, 2, 2, 2),
-    "vgg13": (2, 2, 2, 2, 2),
-    "vgg16": (2, 2, 3, 3, 3),
-    "vgg19": (2, 2, 4, 4, 4),
+    "vgg11": ((1, 1, 2, 2, 2), "unit"),
+    "vgg13": ((2, 2, 2, 2, 2), "unit"),
+    "vgg16": ((2, 2, 3, 3, 3), "caffe"),
+    "vgg19": ((2, 2, 4, 4, 4), "caffe"),
 }
 
 # name: (md5 with top, md5 without top) of keras.applications' files
@@ -45,7 +46,7 @@ def _build_vgg(stage_convs, options):
                          f"input_shape=(224, 224, 3); got {options.input_shape}. Use "
                          "include_top=False for other sizes.")
     inputs = options.input()
-    x, features = inputs, []
+    x, features = options.preprocess(inputs), []
     for stage, (filters, convs) in enumerate(zip(STAGE_FILTERS, stage_convs), start=1):
         for index in range(1, convs + 1):
             x = zl.conv_bn_act(x, filters, 3, use_bias=True, batch_norm=False,
@@ -56,9 +57,9 @@ def _build_vgg(stage_convs, options):
     return options.finish(inputs, x, features, head=head)
 
 
-for _name, _config in VGGS.items():
+for _name, (_config, _preprocessing) in VGGS.items():
     register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
-                   input_shape=(224, 224, 3), min_size=32,
+                   input_shape=(224, 224, 3), min_size=32, preprocessing=_preprocessing,
                    head_layers=(*(name for name, _ in HIDDEN), "predictions"),
                    features=[(2 ** stage, filters) for stage, filters in enumerate(STAGE_FILTERS, start=1)],
                    published_weights=PublishedWeights.tf_kernels(

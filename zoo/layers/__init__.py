@@ -14,9 +14,10 @@ from zoo.layers.mobile import (
     mbconv,
     squeeze_excite,
 )
+from zoo.layers.preprocess import Preprocess
 from zoo.layers.residual import basic_block, bottleneck_block
 
-__all__ = ["ConnectionTableConv2D", "LocalResponseNormalization", "basic_block", "bottleneck_block",
+__all__ = ["ConnectionTableConv2D", "LocalResponseNormalization", "Preprocess", "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
            "depthwise_separable_block", "global_pool", "inception_module", "inverted_residual",
            "make_divisible", "mbconv", "squeeze_excite"]
