@@ -122,8 +122,8 @@ def test_mixed_bfloat16_outputs_and_variables_are_float32(name, mixed_bfloat16):
     # The logits must come out of a float32 layer so the loss is computed in float32.
     # (A functional model's symbolic output dtypes are those of its calls: no forward pass.)
     outputs = [(o._keras_history.operation.name, str(o.dtype)) for o in model.outputs]
-    # Dropout's random-number state (keras.random.SeedGenerator, int64) is no weight.
+    # Integer state is exempt: Dropout's seed_generator_state, Normalization's count (int64).
     variables = [(v.path, v.dtype) for v in model.variables
-                 if v.dtype != "float32" and not v.path.endswith("seed_generator_state")]
+                 if keras.backend.is_float_dtype(v.dtype) and v.dtype != "float32"]
     assert all(dtype == "float32" for _, dtype in outputs) and not variables, \
         f"{name}: outputs (layer, dtype) {outputs}; variables not float32: {variables}"

@@ -63,7 +63,7 @@ def _aux_classifier(x, options, batch_norm, name):
     x = layers.Dense(AUX_UNITS, activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(AUX_DROPOUT, name=f"{name}_dropout")(x)
     return layers.Dense(options.num_classes, activation=options.classifier_activation,
-                        name=f"{name}_predictions")(x)
+                        name=f"{name}_predictions", dtype=zl.LOGITS_DTYPE)(x)
 
 
 def _features(stages):

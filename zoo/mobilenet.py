@@ -99,7 +99,8 @@ def _conv_head(x, options):
     x = layers.Dropout(options.dropout_or(1e-3), name="dropout")(x)
     x = layers.Conv2D(options.num_classes, 1, padding="same", name="conv_preds")(x)
     x = layers.Reshape((options.num_classes,), name="reshape_2")(x)
-    return layers.Activation(options.classifier_activation, name="predictions")(x)
+    return layers.Activation(options.classifier_activation, name="predictions",
+                             dtype=zl.LOGITS_DTYPE)(x)
 
 
 def _features(stem, strided_channels, last):

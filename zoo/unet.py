@@ -177,7 +177,7 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
         x = layers.Dropout(options.dropout, name="bottleneck_dropout")(x)
     x = _expanding_path(x, levels, base_filters, convs, batch_norm)
     head = layers.Conv2D(options.num_classes, 1, activation=options.classifier_activation,
-                         name="predictions")
+                         name="predictions", dtype=zl.LOGITS_DTYPE)
     return options.finish(inputs, x, head=head)
 
 

@@ -2,7 +2,7 @@
 
 from zoo.layers.connection_table import ConnectionTableConv2D
 from zoo.layers.conv import conv_bn_act
-from zoo.layers.head import classifier_head, dense_head, global_pool
+from zoo.layers.head import LOGITS_DTYPE, classifier_head, dense_head, global_pool
 from zoo.layers.inception import inception_module
 from zoo.layers.lrn import LocalResponseNormalization
 from zoo.layers.mobile import (
@@ -17,7 +17,8 @@ from zoo.layers.mobile import (
 from zoo.layers.preprocess import Preprocess
 from zoo.layers.residual import basic_block, bottleneck_block
 
-__all__ = ["ConnectionTableConv2D", "LocalResponseNormalization", "Preprocess", "basic_block", "bottleneck_block",
+__all__ = ["LOGITS_DTYPE", "ConnectionTableConv2D", "LocalResponseNormalization", "Preprocess",
+           "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
            "depthwise_separable_block", "global_pool", "inception_module", "inverted_residual",
            "make_divisible", "mbconv", "squeeze_excite"]

@@ -2,6 +2,11 @@
 
 from keras import layers
 
+# The logits layer computes in float32 under any mixed-precision policy: the loss
+# and the softmax need float32's range, and a caller gets float32 logits (as
+# Keras' mixed-precision guide asks of a model's last layer). Weights unchanged.
+LOGITS_DTYPE = "float32"
+
 _POOL_LAYERS = {"avg": (layers.GlobalAveragePooling2D, "avg_pool"),
                 "max": (layers.GlobalMaxPooling2D, "max_pool")}
 
@@ -19,7 +24,7 @@ def classifier_head(x, num_classes, *, dropout=0.0, activation=None):
     x = global_pool(x, "avg")
     if dropout:
         x = layers.Dropout(dropout, name="top_dropout")(x)
-    return layers.Dense(num_classes, activation=activation, name="predictions")(x)
+    return layers.Dense(num_classes, activation=activation, name="predictions", dtype=LOGITS_DTYPE)(x)
 
 
 def dense_head(x, num_classes, hidden, *, activation="relu", dropout=0.0, classifier_activation=None):
@@ -30,4 +35,5 @@ def dense_head(x, num_classes, hidden, *, activation="relu", dropout=0.0, classi
         x = layers.Dense(units, activation=activation, name=name)(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
-    return layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    return layers.Dense(num_classes, activation=classifier_activation, name="predictions",
+                        dtype=LOGITS_DTYPE)(x)
