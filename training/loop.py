@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from training import precise_bn
 from training.errors import HarnessError
+from training.tasks import get_task
 
 
 class NonFiniteLoss(HarnessError, RuntimeError):
@@ -41,7 +42,7 @@ class Trainer:
         if len(self.loss_weights) != outputs:
             raise ValueError(f"{model.name} has {outputs} outputs but {len(self.loss_weights)} "
                              f"loss weights {self.loss_weights}.")
-        self.task = task
+        self.task = task = get_task(task)  # a name or a Task
         self.label_smoothing = label_smoothing
         with strategy.scope():
             self.metrics = [keras.metrics.Mean(name="loss")] + list(task.metrics(num_classes))
