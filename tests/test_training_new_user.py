@@ -165,3 +165,13 @@ def test_readme_training_examples_run_as_written(tmp_path):
         assert np.isfinite(result["eval"]["loss"]), args
         ran += 1
     assert ran >= 2
+
+
+def test_harness_export_uses_the_runs_own_classes_and_images(tmp_path):
+    """With --classes the export used to reload the whole dataset: 10 labels for a
+    3-class model, and int8 calibrated on classes the model never saw."""
+    result = run("--epochs=1", "--classes=3,5,7", "--export=tflite:int8", f"--model_dir={tmp_path}")
+    (report,) = result["export"]
+    assert report["metadata"]["labels"] == ["3", "5", "7"]
+    assert report["tflite"]["parity"]["passed"]
+    assert report["tflite"]["parity"]["samples"] == result["eval"]["examples"]

@@ -176,7 +176,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
         if created and checkpoint.read_state(run_dir) is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
         raise
-    result["export"] = _export(config, run_dir) if chief else []
+    result["export"] = _export(config, run_dir, data, entry) if chief else []
     return {**result, "config": config, "seconds": time.perf_counter() - start}
 
 
@@ -231,12 +231,22 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
             "resumed_after": state["epoch"] if state else None}
 
 
-def _export(config, run_dir):
+# Images export calibrates int8 on and checks parity on, per split.
+EXPORT_IMAGES = 2048
+
+
+def _export(config, run_dir, data, entry):
     """Exports best.keras as --export asks, checked against Keras on the test split.
 
-    One export_model call per TFLite quantization; the SavedModel comes with the first.
+    Export gets the run's own images and class names (after --classes, at the
+    model's input range), never a dataset name to load again. One export_model
+    call per TFLite quantization; the SavedModel comes with the first.
     """
     import export
+
+    low, high = entry.input_range
+    images = {split: data_lib.sample_images(data.cached[split], limit=EXPORT_IMAGES) * (high - low) + low
+              for split in ("train", "test")}
 
     saved_model, quantizations = harness_flags.parse_export(config.export)
     jobs = [(["tflite"], quantize) for quantize in quantizations]
@@ -249,8 +259,10 @@ def _export(config, run_dir):
     for job_formats, quantize in jobs:
         report = export.export_model(os.path.join(run_dir, "best.keras"),
                                      os.path.join(run_dir, "export"), formats=job_formats,
-                                     quantize=quantize, representative_data=config.dataset,
-                                     name=config.model, task=zoo.get_entry(config.model).task)
+                                     quantize=quantize, representative_data=images["train"],
+                                     held_out=images["test"], labels=data.class_names,
+                                     value_range=entry.input_range, name=config.model,
+                                     task=entry.task)
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports
