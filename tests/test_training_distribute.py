@@ -26,19 +26,25 @@ def test_two_workers_train_one_epoch_together_to_identical_weights(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     # ResNet-18 has BatchNorm: its moving statistics must agree too (synchronized BN).
     # Few steps: each synchronized BatchNorm is a collective on every step.
+    run_dir = tmp_path / "run"
     args = ("--strategy=multi_worker", "--model=resnet18", "--image_size=32", "--classes=0,1",
             "--epochs=1", "--batch_size=64", "--seed=5", "--mixed_precision=float32",
-            f"--model_dir={tmp_path}")
+            f"--model_dir={run_dir}")
+    # Logs go to files: a worker blocked on a full pipe (64 KB) that nobody reads while
+    # waiting for the other stalls both at the next collective.
+    logs = [tmp_path / f"worker-{index}.log" for index in range(2)]
     processes = []
-    for index in range(2):
+    for index, log in enumerate(logs):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            command(*args), env=env(TF_CONFIG=json.dumps(config)), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
-    logs = [p.communicate(timeout=540)[0] for p in processes]
+        with open(log, "w") as out:
+            processes.append(subprocess.Popen(
+                command(*args), env=env(TF_CONFIG=json.dumps(config)), stdout=out,
+                stderr=subprocess.STDOUT, text=True))
+    for process in processes:
+        process.wait(timeout=540)
     for process, log in zip(processes, logs):
-        assert process.returncode == 0, log[-3000:]
-    chief, worker = tmp_path, tmp_path / "worker-1"
+        assert process.returncode == 0, log.read_text()[-3000:]
+    chief, worker = run_dir, run_dir / "worker-1"
     assert read_json(chief / "versions.json")["replicas"] == 2
     for run_dir in (chief, worker):
         assert read_json(run_dir / "checkpoints" / "state.json")["epoch"] == 1
