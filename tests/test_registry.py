@@ -8,6 +8,7 @@ import pytest
 from conftest import photos
 
 import zoo
+from training import transfer
 
 CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classification"]
 
@@ -115,13 +116,17 @@ def test_get_entry_arguments_are_what_build_accepts():
         entry.task = "segmentation"
 
 
-@pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet"])
-def test_head_layers_are_the_weighted_layers_the_top_adds(name):
-    shape = small_shape(name)
-    backbone = {layer.name for layer in zoo.build(name, input_shape=shape, include_top=False).layers}
-    model = zoo.build(name, input_shape=shape)
-    added = tuple(layer.name for layer in model.layers if layer.weights and layer.name not in backbone)
-    assert added == zoo.get_entry(name).head_layers
+@pytest.mark.parametrize("name, args", [("lenet5", {}), ("resnet18", {}), ("mobilenet", {}),
+                                        ("vgg11", {}), ("googlenet", {"aux_logits": True}),
+                                        ("googlenet", {"aux_logits": True, "batch_norm": True})])
+def test_head_layers_are_the_weighted_layers_the_top_adds(name, args):
+    shape = (224, 224, 3) if args.get("aux_logits") else small_shape(name)
+    backbone = {layer.name for layer in
+                zoo.build(name, input_shape=shape, include_top=False, **args).layers}
+    model = zoo.build(name, input_shape=shape, **args)
+    added = {layer.name for layer in model.layers if layer.weights and layer.name not in backbone}
+    assert added == {layer.name for layer in transfer.head_layers(model, name)}
+    assert added <= set(zoo.get_entry(name).head_layers)
 
 
 def test_unknown_entry_lists_close_matches():

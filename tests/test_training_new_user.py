@@ -96,7 +96,7 @@ def test_pretrained_file_loads_what_matches_and_says_how_much(tmp_path):
     donor = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
     donor.save_weights(tmp_path / "rgb.weights.h5")
     model = zoo.build("resnet18", input_shape=(32, 32, 1), num_classes=5)  # grey: conv1 differs
-    head = transfer.head_layers(model, transfer.backbone_names("resnet18", (32, 32, 1)))
+    head = transfer.head_layers(model, "resnet18")
     counts = transfer.load_pretrained(model, str(tmp_path / "rgb.weights.h5"), name="resnet18",
                                       head=head)
     assert counts["skipped"] == 1 and counts["loaded"] == counts["backbone_tensors"] - 1

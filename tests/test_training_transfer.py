@@ -31,8 +31,7 @@ def test_transfer_from_digits_0_4_to_5_9_with_a_frozen_backbone(tmp_path):
                  "--freeze_backbone", "--epochs=2", "--fine_tune_epochs=1", "--seed=2",
                  f"--model_dir={tmp_path / 'b'}", callbacks=[snapshot])
     model = target["model"]
-    backbone = transfer.backbone_names("lenet5", (32, 32, 1))
-    head = {layer.name for layer in transfer.head_layers(model, backbone)}
+    head = {layer.name for layer in transfer.head_layers(model, "lenet5")}
     weighted = [layer.name for layer in model.layers if layer.weights]
     frozen = [name for name in weighted if name not in head]
     assert head and frozen, (head, frozen)
@@ -58,7 +57,7 @@ def test_pretrained_weights_file_loads_the_backbone_and_keeps_a_fresh_head(tmp_p
     donor.save_weights(path)
     model = zoo.build("resnet18", input_shape=(32, 32, 3), num_classes=5)
     fresh = model.get_layer("predictions").get_weights()
-    head = transfer.head_layers(model, transfer.backbone_names("resnet18", (32, 32, 3)))
+    head = transfer.head_layers(model, "resnet18")
     assert [layer.name for layer in head] == ["predictions"]
     transfer.load_pretrained(model, str(path), name="resnet18", head=head)
     for layer in model.layers:

@@ -192,8 +192,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
         model = build_model(config.model, image_shape, data.num_classes, model_args)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
-    head = transfer.head_layers(model, transfer.backbone_names(config.model, image_shape,
-                                                               model_args))
+    head = transfer.head_layers(model, config.model)
     pretrained = None
     if donor is not None:
         pretrained = transfer.apply_pretrained(model, donor, head=head, source=config.pretrained)

@@ -1,8 +1,8 @@
 """Transfer learning: pretrained weights into a new model, head replaced and freezable.
 
-The backbone is what `zoo.build(name, include_top=False)` builds (layers are
-matched by their stable names); the head is every other layer with weights,
-and keeps its fresh initialization for the new classes.
+The head is the layers the registry entry names (`zoo.get_entry(name).head_layers`):
+they keep their fresh initialization for the new classes. The backbone is every
+other layer with weights, matched to the donor's by stable names.
 
 `read_pretrained` runs before any expensive work (the precision probe,
 building the model), so an unreachable or unreadable source fails first;
@@ -21,22 +21,12 @@ import zoo
 from training.errors import WeightsError
 
 
-def backbone_names(name, input_shape, model_args=None):
-    """Names of the backbone's layers, or None when the model has no include_top=False form."""
-    try:
-        backbone = zoo.build(name, **(model_args or {}), input_shape=input_shape, include_top=False)
-    except (TypeError, ValueError):
-        return None
-    names = {layer.name for layer in backbone.layers}
-    return names
-
-
-def head_layers(model, backbone):
-    """The layers with weights outside `backbone` (or the last such layer if unknown)."""
-    weighted = [layer for layer in model.layers if layer.weights]
-    if backbone is None:
-        return weighted[-1:]
-    return [layer for layer in weighted if layer.name not in backbone]
+def head_layers(model, name):
+    """The layers with weights that the classifier top of model `name` adds (its
+    registry entry's `head_layers`, side branches included): what a new task
+    re-initialises and what `--freeze_backbone` leaves trainable."""
+    names = set(zoo.get_entry(name).head_layers)
+    return [layer for layer in model.layers if layer.weights and layer.name in names]
 
 
 def read_pretrained(source, *, name, input_shape, model_args=None):

@@ -20,7 +20,7 @@ import numbers
 from keras import layers
 
 from zoo import layers as zl
-from zoo.options import BuildOptions, PublishedWeights
+from zoo.options import BuildOptions, PublishedWeights, common_kwargs
 from zoo.registry import COMMON_ARGS, register_model
 
 PAPER = ("Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks, "
@@ -159,7 +159,7 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
     at most 0.5). `kwargs` are the common build arguments (num_classes,
     include_top, input_shape, dropout, ...); there are no published weights.
     """
-    unknown = sorted(set(kwargs) - set(COMMON_ARGS))
+    unknown = sorted(set(kwargs) - set(COMMON_ARGS) - {"classes"})
     if unknown:
         raise TypeError(f"efficientnet got unknown argument(s) {', '.join(unknown)}; it accepts: phi, "
                         f"width, depth, resolution, drop_connect_rate, {', '.join(COMMON_ARGS)}.")
@@ -180,8 +180,8 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < MIN_SIZE:
         raise ValueError(f"efficientnet: resolution must be an int >= {MIN_SIZE}; "
                          f"got resolution={resolution!r} (phi={phi!r}).")
-    kwargs.setdefault("name", "efficientnet" if phi is None else f"efficientnet_phi{phi:g}")
-    kwargs.setdefault("input_shape", (resolution, resolution, 3))
+    kwargs = common_kwargs(kwargs, name="efficientnet" if phi is None else f"efficientnet_phi{phi:g}",
+                           input_shape=(resolution, resolution, 3), num_classes=1000)
     options = BuildOptions(**kwargs, preprocessing=PREPROCESSING)
     options.check_min_size(MIN_SIZE)
     config = (width, depth, resolution, _dropout_for(0 if phi is None else phi))

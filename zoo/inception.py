@@ -76,6 +76,8 @@ def _features(stages):
 def _build_inception(stages, options, *, aux_logits=False, batch_norm=False):
     # The side branches flatten a fixed-size map, so they exist only with the classifier.
     aux_logits = aux_logits and options.include_top and not options.features_only
+    if aux_logits:
+        options.require_fixed_size("aux_logits=True (the side branches flatten their maps)")
     if aux_logits and min(options.input_shape[:2]) < AUX_MIN_SIZE:
         height, width, _ = options.input_shape
         raise ValueError(f"{options.name} with aux_logits=True needs inputs of at least "
@@ -116,4 +118,7 @@ def strip_aux(model):
 register_model("googlenet", functools.partial(_build_inception, INCEPTION_V1), paper=PAPER,
                input_shape=(224, 224, 3), min_size=MIN_SIZE, loss_weights=(1.0, 0.3, 0.3),
                preprocessing="unit",
+               # The side branches (aux_logits=True) belong to the classifier top too.
+               head_layers=("predictions", *(f"{aux}_{layer}" for aux in AUX_AFTER.values()
+                                             for layer in ("conv", "conv_bn", "fc", "predictions"))),
                features=_features(INCEPTION_V1))

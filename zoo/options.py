@@ -43,6 +43,28 @@ class PublishedWeights:
             ) from error
 
 
+def _is_size(d):
+    return isinstance(d, int) and not isinstance(d, bool) and d > 0
+
+
+def common_kwargs(kwargs, *, name, input_shape, num_classes):
+    """The common build arguments with their defaults filled in: `input_shape=None`
+    means the model's default (or `input_tensor`'s shape), and keras.applications'
+    `classes` is accepted for `num_classes`."""
+    kwargs = dict(kwargs)
+    if "classes" in kwargs:
+        if "num_classes" in kwargs:
+            raise TypeError(f"{name}: give num_classes or its keras.applications alias "
+                            f"classes, not both; got num_classes={kwargs['num_classes']!r}, "
+                            f"classes={kwargs['classes']!r}.")
+        kwargs["num_classes"] = kwargs.pop("classes")
+    kwargs.setdefault("name", name)
+    if kwargs.get("input_shape") is None:
+        kwargs["input_shape"] = input_shape if kwargs.get("input_tensor") is None else None
+    kwargs.setdefault("num_classes", num_classes)
+    return kwargs
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
     """The keras.applications argument set, validated on construction.
@@ -51,7 +73,7 @@ class BuildOptions:
     """
 
     name: str
-    input_shape: tuple = (224, 224, 3)
+    input_shape: tuple | None = (224, 224, 3)  # None only with input_tensor
     num_classes: int = 1000
     include_top: bool = True
     pooling: str | None = None
@@ -60,6 +82,9 @@ class BuildOptions:
     dropout: float | None = None
     features_only: bool = False
     out_indices: tuple | None = None
+    # A Keras tensor (e.g. another model's output) to build on, as in
+    # keras.applications: the model's inputs are then that tensor's sources.
+    input_tensor: object = None
     # True: the model takes 0-255 pixels and normalises them itself (a
     # `zoo.layers.Preprocess` layer named "preprocessing" after the input);
     # False: the bare graph, for callers who preprocess as `preprocessing` says.
@@ -75,10 +100,13 @@ class BuildOptions:
 
     def __post_init__(self):
         shape = self.input_shape
+        if self.input_tensor is not None:
+            shape = self._check_input_tensor(shape)
         if (not isinstance(shape, (tuple, list)) or len(shape) != 3
-                or not all(isinstance(d, int) and d > 0 for d in shape)):
-            raise ValueError(f"{self.name}: input_shape must be (height, width, channels) "
-                             f"of positive ints; got {shape!r}.")
+                or not _is_size(shape[2]) or not all(d is None or _is_size(d) for d in shape[:2])):
+            raise ValueError(f"{self.name}: input_shape must be (height, width, channels): "
+                             "positive ints, height and width None for any size; "
+                             f"got {shape!r}.")
         object.__setattr__(self, "input_shape", tuple(shape))
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise ValueError(f"{self.name}: num_classes must be a positive int; "
@@ -92,6 +120,29 @@ class BuildOptions:
         if self.dropout is not None and not 0 <= self.dropout < 1:
             raise ValueError(f"{self.name}: dropout must be in [0, 1); got {self.dropout!r}.")
         self._check_weights()
+
+    def _check_input_tensor(self, shape):
+        """The input shape `input_tensor` gives (which `shape`, if set, must match)."""
+        tensor_shape = getattr(self.input_tensor, "shape", None)
+        if tensor_shape is None or len(tensor_shape) != 4:
+            raise ValueError(f"{self.name}: input_tensor must be a 4D (batch, height, width, "
+                             f"channels) Keras tensor; got {self.input_tensor!r}.")
+        tensor_shape = tuple(None if d is None else int(d) for d in tuple(tensor_shape)[1:])
+        if shape is not None and tuple(shape) != tensor_shape:
+            raise ValueError(f"{self.name}: input_shape={shape!r} does not match the shape "
+                             f"of input_tensor, {tensor_shape}; give one of them.")
+        return tensor_shape
+
+    @property
+    def fixed_size(self):
+        """Whether height and width are known (a flattening head needs them)."""
+        return None not in self.input_shape[:2]
+
+    def require_fixed_size(self, what):
+        if not self.fixed_size:
+            raise ValueError(f"{self.name} with {what} needs a fixed input height and width; "
+                             f"got input_shape={self.input_shape}. Give both, or use "
+                             "include_top=False.")
 
     def _check_weights(self):
         weights = self.weights
@@ -125,12 +176,25 @@ class BuildOptions:
     def check_min_size(self, min_size):
         """Raises before any layer is built if the input is too small for the network."""
         height, width, _ = self.input_shape
-        if min(height, width) < min_size:
+        if min((d for d in (height, width) if d is not None), default=min_size) < min_size:
             raise ValueError(f"{self.name} needs inputs of at least {min_size}x{min_size}; "
                              f"got {height}x{width} (input_shape={self.input_shape}).")
 
     def input(self):
-        return keras.Input(shape=self.input_shape, name="input_layer")
+        """The model's input tensor: a new Input, or `input_tensor` (wrapped if it
+        is a backend tensor, as keras.applications does)."""
+        if self.input_tensor is None:
+            return keras.Input(shape=self.input_shape, name="input_layer")
+        if keras.backend.is_keras_tensor(self.input_tensor):
+            return self.input_tensor
+        return keras.Input(tensor=self.input_tensor, shape=self.input_shape, name="input_layer")
+
+    def model_inputs(self, inputs):
+        """What the model starts from: `inputs`, or the sources of `input_tensor`."""
+        if self.input_tensor is None or not keras.backend.is_keras_tensor(self.input_tensor):
+            return inputs
+        sources = keras.utils.get_source_inputs(self.input_tensor)
+        return sources[0] if len(sources) == 1 else sources
 
     def preprocess(self, inputs):
         """`inputs` normalised by the model's own layer, or unchanged without it."""
@@ -150,6 +214,8 @@ class BuildOptions:
     def dense_head(self, hidden, *, default_dropout, activation="relu"):
         """The head of LeNet-5, AlexNet and VGG for `finish`: flatten, the fully
         connected layers `hidden` = ((name, units), ...) with dropout, then logits."""
+        if self.include_top:
+            self.require_fixed_size("include_top=True (its head flattens the feature map)")
         return functools.partial(zl.dense_head, num_classes=self.num_classes, hidden=hidden,
                                  activation=activation, dropout=self.dropout_or(default_dropout),
                                  classifier_activation=self.classifier_activation)
@@ -160,6 +226,7 @@ class BuildOptions:
         `features` are the feature maps at each downsampling step, shallow to
         deep; with `features_only` the model outputs those at `out_indices`.
         """
+        inputs = self.model_inputs(inputs)
         if self.features_only:
             features = list(features)
             indices = tuple(range(len(features))) if self.out_indices is None else tuple(self.out_indices)

@@ -15,7 +15,7 @@ import re
 
 import keras
 
-from zoo.options import BuildOptions
+from zoo.options import BuildOptions, common_kwargs
 from zoo.utils import did_you_mean
 
 _MODELS = {}
@@ -42,8 +42,9 @@ class ModelEntry:
     task: str
     published_weights: object  # zoo.options.PublishedWeights or None
     loss_weights: tuple | None
-    # The layers with weights that the classifier top adds at the default
-    # arguments: what transfer learning re-initialises for new classes.
+    # The layers with weights that the classifier top adds (with any family
+    # arguments, e.g. GoogLeNet's side branches): what transfer learning
+    # re-initialises for new classes.
     head_layers: tuple
     # ((stride, channels), ...) of the `features_only` maps at the default
     # arguments, shallow to deep (timm's FeatureInfo); None: no such form.
@@ -109,22 +110,23 @@ def get_entry(name: str) -> ModelEntry:
 def build(model: str, /, **kwargs) -> keras.Model:
     """Builds the registered model `name` and returns a functional `keras.Model`.
 
-    Common arguments: name, input_shape, num_classes, include_top, pooling,
-    weights, classifier_activation, dropout, features_only, out_indices,
-    include_preprocessing (True: 0-255 pixels in, normalised inside). Family
+    Common arguments: name, input_shape (None: the default; None for height
+    and width: any size), num_classes (or keras.applications' `classes`),
+    include_top, pooling, weights, classifier_activation, dropout,
+    features_only, out_indices, input_tensor, include_preprocessing (True:
+    0-255 pixels in, normalised inside). Family
     arguments (alpha, aux_logits, ...) are listed by
     `zoo.get_entry(model).arguments`.
     """
     entry = get_entry(model)
     family = entry.family_args()
+    kwargs = common_kwargs(kwargs, name=model, input_shape=entry.input_shape,
+                           num_classes=entry.num_classes)
     unknown = sorted(set(kwargs) - set(COMMON_ARGS) - set(family))
     if unknown:
         raise TypeError(f"{model} got unknown argument(s) {', '.join(unknown)}; "
                         f"it accepts: {', '.join(COMMON_ARGS + family)}.")
     common = {k: v for k, v in kwargs.items() if k in COMMON_ARGS}
-    common.setdefault("name", model)
-    common.setdefault("input_shape", entry.input_shape)
-    common.setdefault("num_classes", entry.num_classes)
     options = BuildOptions(**common, published_weights=entry.published_weights,
                            preprocessing=entry.preprocessing)
     options.check_min_size(entry.min_size)

@@ -24,7 +24,6 @@ path without giving a rate) goes after the bottleneck.
 """
 
 import functools
-import math
 
 from keras import layers
 
@@ -50,14 +49,10 @@ def _conv_block(x, filters, convs, batch_norm, name):
 
 def _size_error(options, what, multiple):
     height, width, _ = options.input_shape
-    hint = ""
-    if multiple is None:  # an encoder whose maps do not divide even a power-of-two probe
-        multiple = "the encoder's total stride"
-    else:
-        hint = f"; e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}"
     return ValueError(f"{options.name} with {what} needs input height and width that are "
                       f"multiples of {multiple}; got {height}x{width} "
-                      f"(input_shape={options.input_shape}){hint}.")
+                      f"(input_shape={options.input_shape}); e.g. "
+                      f"{-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}.")
 
 
 def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights):
@@ -95,67 +90,46 @@ def _contracting_path(inputs, base_filters, depth, convs, batch_norm):
     return _conv_block(x, base_filters * 2 ** depth, convs, batch_norm, "bottleneck"), skips
 
 
-def _spatial(tensor):
-    return tuple(tensor.shape[1:3])
-
-
-def _levels(size, features):
-    """[(size, map or None)] from full resolution down; the deepest map of each size."""
-    levels = [(tuple(size), None)]
-    for feature in features:
-        if _spatial(feature) == levels[-1][0]:
-            levels[-1] = (levels[-1][0], feature)
-        else:
-            levels.append((_spatial(feature), feature))
-    return levels
-
-
-def _divides(levels, depth):
-    """Whether each of the first `depth` steps shrinks the map by an exact integer ratio."""
-    pairs = zip(levels[:depth], levels[1:depth + 1])
-    return all(a > b and a % b == 0 for (big, _), (small, _) in pairs for a, b in zip(big, small))
-
-
-def _encoder_stride(encoder, channels, depth):
-    """The encoder's stride at `depth`, measured on a probe input whose side is a
-    large power of two (only to word the size error); None if it does not divide."""
-    probe = 2 ** max(8, math.ceil(math.log2(get_entry(encoder).min_size)))
-    model = build(encoder, input_shape=(probe, probe, channels), include_top=False,
-                  features_only=True)
-    levels = _levels((probe, probe), model.outputs)
-    depth = min(depth or len(levels) - 1, len(levels) - 1)
-    return probe // levels[depth][0][0] if _divides(levels, depth) else None
-
-
 def _encoder_path(options, encoder, encoder_weights, depth):
     """The encoder's features_only maps as the contracting path, in the same graph
-    (with the encoder's own input preprocessing, e.g. resnet50's caffe convention)."""
-    model = build(encoder, input_shape=options.input_shape, include_top=False,
-                  features_only=True, weights=encoder_weights,
+    (with the encoder's own input preprocessing, e.g. resnet50's caffe convention).
+
+    The maps' strides come from the encoder's registry entry; at a known input
+    size each map must be exactly the input divided by its stride."""
+    strides = [stride for stride, _ in get_entry(encoder).features]
+    if depth is not None and depth > len(strides):
+        raise ValueError(f"{options.name}: encoder {encoder!r} downsamples {len(strides)} times "
+                         f"(strides {strides}); got depth={depth}.")
+    depth = depth or len(strides)
+    model = build(encoder, input_shape=options.input_shape, input_tensor=options.input_tensor,
+                  include_top=False, features_only=True, weights=encoder_weights,
                   include_preprocessing=options.include_preprocessing)
-    levels = _levels(options.input_shape[:2], model.outputs)
-    available = len(levels) - 1
-    if available == 0 or (depth is not None and depth > available):
-        raise ValueError(f"{options.name}: encoder {encoder!r} downsamples {available} times "
-                         f"at this input size; got depth={depth}.")
-    depth = depth or available
-    if not _divides(levels, depth):
-        stride = _encoder_stride(encoder, options.input_shape[-1], depth)
-        raise _size_error(options, f"encoder={encoder!r} ({depth} downsampling steps)", stride)
-    return model.inputs[0], levels[depth][1], levels[:depth]
+    levels = list(zip([1] + strides, [None] + model.outputs))[:depth + 1]
+    if options.fixed_size:
+        what = f"encoder={encoder!r} ({depth} downsampling steps)"
+        height, width, _ = options.input_shape
+        if height % strides[depth - 1] or width % strides[depth - 1]:
+            raise _size_error(options, what, strides[depth - 1])
+        if any(tuple(m.shape[1:3]) != (height // s, width // s) for s, m in levels[1:]):
+            raise ValueError(f"{options.name}: the maps of encoder {encoder!r} are not its input "
+                             "divided by their strides (it pads 'valid'), so the decoder cannot "
+                             "mirror them; choose an encoder with 'same' padding, e.g. 'resnet50'.")
+    return model.inputs[0], levels[-1], levels[:-1]
 
 
 def _expanding_path(x, levels, base_filters, convs, batch_norm):
-    """From the deepest map up: a transposed conv (kernel = strides = the size
-    ratio, 2x2 in the paper), the level's skip concatenated if it has one, and
-    the level's 3x3 convs with base_filters * 2**level filters."""
+    """From the deepest map `x` = (stride, map) up: a transposed conv (kernel =
+    strides = the stride ratio, 2x2 in the paper), the level's skip concatenated
+    if it has one, and the level's 3x3 convs with base_filters * 2**level filters."""
+    stride, x = x
     for level in reversed(range(len(levels))):
-        (size, skip), filters = levels[level], base_filters * 2 ** level
-        ratio = tuple(a // b for a, b in zip(size, _spatial(x)))
+        (level_stride, skip), filters = levels[level], base_filters * 2 ** level
+        ratio = (stride // level_stride,) * 2
         x = layers.Conv2DTranspose(filters, ratio, strides=ratio, name=f"up{level}_upconv")(x)
         if skip is not None:
             x = layers.Concatenate(name=f"up{level}_concat")([skip, x])
         x = _conv_block(x, filters, convs, batch_norm, f"up{level}")
+        stride = level_stride
     return x
 
 
@@ -166,15 +140,15 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
     _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights)
     if encoder is None:
         depth = depth or DEFAULT_DEPTH
-        if any(d % 2 ** depth for d in options.input_shape[:2]):
+        if any(d is not None and d % 2 ** depth for d in options.input_shape[:2]):
             raise _size_error(options, f"depth={depth}", 2 ** depth)
         inputs = options.input()
         x, skips = _contracting_path(options.preprocess(inputs), base_filters, depth, convs, batch_norm)
-        levels = [(_spatial(skip), skip) for skip in skips]
+        x, levels = (2 ** depth, x), [(2 ** level, skip) for level, skip in enumerate(skips)]
     else:
         inputs, x, levels = _encoder_path(options, encoder, encoder_weights, depth)
     if options.dropout_or(0.0):
-        x = layers.Dropout(options.dropout, name="bottleneck_dropout")(x)
+        x = (x[0], layers.Dropout(options.dropout, name="bottleneck_dropout")(x[1]))
     x = _expanding_path(x, levels, base_filters, convs, batch_norm)
     head = layers.Conv2D(options.num_classes, 1, activation=options.classifier_activation,
                          name="predictions", dtype=zl.LOGITS_DTYPE)

@@ -20,8 +20,9 @@ MODES = {
 class Preprocess(keras.layers.Layer):
     """0-255 RGB (or grey) pixels -> the model's input convention `mode` (see MODES).
 
-    No weights, so keras.applications' weight order is unchanged. A grey input
-    in "caffe" mode subtracts the mean of the three channel means.
+    No weights, so keras.applications' weight order is unchanged. In "caffe"
+    mode an input that is not RGB (grey, 4 channels) is not flipped and has the
+    mean of the three channel means subtracted.
     """
 
     def __init__(self, mode="unit", **kwargs):
@@ -34,12 +35,12 @@ class Preprocess(keras.layers.Layer):
     def call(self, inputs):
         scale, offset, flip = MODES[self.mode]
         x = ops.cast(inputs, self.compute_dtype)  # uint8 pixels are not cast by Keras
-        channels = x.shape[-1]
-        if flip and channels > 1:
+        rgb = x.shape[-1] == 3
+        if flip and rgb:
             x = ops.flip(x, axis=-1)
         if isinstance(offset, tuple):
-            # One value per channel; a grey image is the mean of its channels.
-            offset = offset if channels == len(offset) else sum(offset) / len(offset)
+            # One value per RGB channel; any other count (grey, RGBA, ...) gets their mean.
+            offset = offset if rgb else sum(offset) / len(offset)
             offset = ops.convert_to_tensor(offset, dtype=self.compute_dtype)
         return x * scale + offset
 
