@@ -13,8 +13,9 @@ import tempfile
 
 import zoo
 from bench.timing import summary
-from export import data, saved_model, source, tflite
+from export import saved_model, source, tflite
 from export.report import keras_latency_runs, tflite_latency_runs
+from training.data import arrays
 
 # model, input size (full run), input size (quick run)
 MODELS = (("lenet5", 32, 32), ("mobilenet_v2", 224, 96), ("efficientnet_b0", 224, 96))
@@ -24,8 +25,8 @@ QUANTIZATIONS = ("none", "int8")
 def _flatbuffers(model, steps):
     """{quantization: TFLite bytes} for `model`, from one SavedModel."""
     shape = tuple(model.inputs[0].shape[1:])
-    calibration = data.load_dataset("digits", image_shape=shape, split="train",
-                                    value_range=source.value_range_of(model))[0]
+    calibration = arrays("digits", image_shape=shape, split="train",
+                         value_range=source.value_range_of(model))[0]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "saved_model")
         saved_model.export_saved_model(model, path, {})

@@ -6,6 +6,7 @@ TFLite, checked against Keras; exits non-zero, writing nothing, on failure.
         --output_dir=out
 """
 
+import functools
 import sys
 
 from absl import app, flags, logging
@@ -36,15 +37,34 @@ flags.DEFINE_integer("num_threads", None, "Threads of the TFLite interpreter whe
 flags.mark_flags_as_required(["model", "output_dir"])
 
 
+def _dataset_images(name, model, value_range):
+    """(train images, test images, class names) of --representative_data `name`, at the
+    model's input shape and range, with the targets of the task its output is for."""
+    import training  # noqa: F401  (the harness's data module; only this CLI resolves names)
+    from export import ExportError, source
+    from training import data, tasks
+
+    kind = source.output_kinds(model)[0]
+    task = next((t for t in tasks.all_tasks() if t.output_kind == kind), "classification")
+    load = functools.partial(data.arrays, name, image_shape=tuple(model.inputs[0].shape[1:]),
+                             value_range=value_range, task=task)
+    try:
+        train, _, class_names = load(split="train")
+        return train, load(split="test")[0], class_names
+    except (ValueError, OSError) as error:  # DataError is a ValueError
+        raise ExportError(f"--representative_data={name}: {error}") from error
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the report
     import export
-    from export import report, source
+    from export import files, report, source
 
     try:
+        files.check_output_dir(FLAGS.output_dir)  # before the model loads
         value_range = None
         if FLAGS.value_range:
             try:
@@ -54,13 +74,20 @@ def main(argv):
             if len(value_range) != 2 or value_range[0] >= value_range[1]:
                 raise export.ExportError(f"--value_range must be low,high; got "
                                          f"{','.join(FLAGS.value_range)!r}.")
+        model = export.load_model(FLAGS.model, source.parse_shape(FLAGS.input_shape),
+                                  FLAGS.num_classes)
+        value_range = value_range or source.value_range_of(model)
+        representative, held_out, labels = None, None, FLAGS.labels
+        if FLAGS.representative_data:
+            representative, held_out, class_names = _dataset_images(
+                FLAGS.representative_data, model, value_range)
+            labels = labels or class_names
         result = export.export_model(
-            FLAGS.model, FLAGS.output_dir, formats=FLAGS.formats, quantize=FLAGS.quantize,
-            representative_data=FLAGS.representative_data,
+            model, FLAGS.output_dir, formats=FLAGS.formats, quantize=FLAGS.quantize,
+            representative_data=representative, held_out=held_out,
             representative_steps=FLAGS.representative_steps, quantized_io=FLAGS.quantized_io,
             allow_flex=FLAGS.allow_flex, parity_threshold=FLAGS.parity_threshold,
-            input_shape=source.parse_shape(FLAGS.input_shape), num_classes=FLAGS.num_classes,
-            value_range=value_range, labels=FLAGS.labels, latency_runs=FLAGS.latency_runs,
+            value_range=value_range, labels=labels, latency_runs=FLAGS.latency_runs,
             num_threads=FLAGS.num_threads)
     except export.ExportError as error:
         print(f"zoo-export: error: {error}", file=sys.stderr)

@@ -1,15 +1,13 @@
-"""Images for calibration (int8 representative data) and for parity checks.
+"""Images for parity checks when the caller gives none: scikit-image's real photos.
 
-Real data only: a named dataset (any the training harness takes) calibrates on
-its train split and checks parity on its test split; without a dataset,
-scikit-image's photos check parity.
+Calibration and held-out images from a dataset come from the caller (the
+harness passes its run's own; the CLI loads `--representative_data` through
+`training.data.arrays`).
 """
 
 import numpy as np
 from skimage import data as skdata
 from skimage.transform import resize
-
-from export.errors import ExportError
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins", "moon", "page")
 
@@ -28,30 +26,6 @@ def _fit(images, image_shape, value_range):
         out[i] = image
     low, high = value_range
     return np.clip(out, 0, 1) * (high - low) + low
-
-
-def load_dataset(name, *, image_shape, split, value_range=(0.0, 1.0), task="classification",
-                 limit=2048):
-    """(images, targets, class names) of the harness's dataset `name`, as numpy.
-
-    The same sources and fixed splits as `python -m training.train --dataset=name`:
-    `split` "train" calibrates int8, "test" is held out for parity.
-    """
-    from training import data as training_data
-
-    if split not in ("train", "test"):
-        raise ExportError(f"split must be 'train' or 'test'; got {split!r}.")
-    try:
-        source = training_data.load(name, image_shape=image_shape, task=task)
-    except (ValueError, OSError) as error:
-        raise ExportError(f"Representative data {name!r} could not be loaded: {error}") from error
-    pairs = list(source.splits[split].take(limit).as_numpy_iterator())
-    if not pairs:
-        raise ExportError(f"Representative data {name!r} has no {split} examples.")
-    images = np.stack([image for image, _ in pairs])
-    targets = np.stack([target for _, target in pairs])
-    low, high = value_range
-    return images * (high - low) + low, targets, list(source.class_names)
 
 
 def photos(image_shape, value_range=(0.0, 1.0)):

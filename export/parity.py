@@ -6,8 +6,8 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from export.errors import ParityError
+from export.logs import stderr_silenced
 from export.saved_model import output_keys
-from training.logs import stderr_silenced
 
 # Tolerance on the raw outputs (logits) for the float conversions, relative to
 # their scale: max |TFLite - Keras| <= ATOL * max(1, max |Keras output|).

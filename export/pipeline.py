@@ -1,10 +1,13 @@
 """export_model: Keras model -> SavedModel and/or TFLite, checked, reported."""
 
-import functools
+import dataclasses
 import os
+from collections.abc import Sequence
 
+import keras
 import numpy as np
 from absl import logging
+from numpy.typing import ArrayLike
 
 from export import data, parity, saved_model, source, tflite
 from export import report as reporting
@@ -40,7 +43,7 @@ def _check_arguments(quantize, quantized_io, representative_steps, parity_thresh
         raise ExportError(f"latency_runs must be an int >= 0; got {latency_runs!r}.")
 
 
-def _check_labels(model, kinds, labels, origin):
+def _check_labels(model, kinds, labels):
     """The metadata's labels name the classes of the class outputs (per image or
     per pixel), so their count must be each one's class (channel) count."""
     if labels is None:
@@ -48,7 +51,7 @@ def _check_labels(model, kinds, labels, origin):
     for tensor, kind in zip(model.outputs, kinds):
         classes = tensor.shape[-1]
         if kind != "features" and classes is not None and classes != len(labels):
-            raise ExportError(f"{len(labels)} labels {origin} but {model.name}'s output "
+            raise ExportError(f"{len(labels)} labels were given but {model.name}'s output "
                               f"{tensor._keras_history.operation.name!r} has {classes} classes; "
                               f"pass {classes} labels, one per class.")
 
@@ -62,123 +65,177 @@ def keras_outputs(model, images):
     return _as_list(model.predict(images, batch_size=64, verbose=0))
 
 
-def export_model(model, output_dir, *, formats=FORMATS, quantize="none", representative_data=None,
-                 representative_steps=100, quantized_io="int8", allow_flex=False,
-                 parity_threshold=parity.DEFAULT_THRESHOLD, held_out=None, labels=None,
-                 value_range=None, input_shape=None, num_classes=None, name=None,
-                 latency_runs=50, num_threads=None, task=None):
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """What every step needs: the loaded model and the checked arguments."""
+
+    model: keras.Model
+    name: str
+    stem: str  # file name stem: the name, plus the quantization if any
+    image_shape: tuple
+    value_range: tuple
+    kinds: list
+    labels: list | None
+    held_out: np.ndarray
+    expected: list  # Keras outputs on held_out
+
+
+def export_model(model: keras.Model | str | os.PathLike, output_dir: str | os.PathLike, *,
+                 formats: str | Sequence[str] = FORMATS, quantize: str = "none",
+                 representative_data: ArrayLike | None = None, representative_steps: int = 100,
+                 quantized_io: str = "int8", allow_flex: bool = False,
+                 parity_threshold: float = parity.DEFAULT_THRESHOLD,
+                 held_out: ArrayLike | None = None, labels: Sequence[str] | None = None,
+                 value_range: tuple[float, float] | None = None,
+                 input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None,
+                 name: str | None = None, latency_runs: int = 50, num_threads: int | None = None,
+                 output_kinds: Sequence[str] | None = None) -> dict:
     """Exports `model` to `output_dir` and returns the report (a dict).
 
     model: a keras.Model, a .keras path or a zoo name (built with fresh weights,
       at `input_shape` / `num_classes` if given).
     formats: "saved_model" and/or "tflite". quantize: none | float16 | dynamic |
       int8 (TFLite only); int8 uses `quantized_io` (int8 or uint8) input/output.
-    representative_data: a dataset name ("digits") or an array of images in the
-      model's input range; its train split calibrates int8, its test split is
-      the held-out parity set unless `held_out` (images) is given; without
-      either, scikit-image photos check parity.
+    representative_data: training images (an array, in the model's input range)
+      that calibrate int8. Dataset names are the CLIs' business
+      (`zoo-export --representative_data=digits`); in code pass the images, e.g.
+      `training.data.arrays("digits", ...)`.
+    held_out: images the parity checks run on (default: scikit-image photos).
     value_range: the model's input range; default (0, 255) if the model normalises
       its input itself (every zoo model unless built with include_preprocessing=False),
       else (0, 1).
-    task: the model's task (a name, training/tasks), for representative data;
-      default: the task whose kind of output the main output is.
+    output_kinds: what the metadata calls each output ("logits", "per_pixel_logits",
+      "features", ...); default: told by each output's shape (`source.output_kinds`).
     Raises ExportError (FlexOpsError, ParityError) and then writes nothing; an
     existing output is replaced only by an export that passed its checks.
     """
     check_output_dir(output_dir)
     formats = parse_formats(formats)
     _check_arguments(quantize, quantized_io, representative_steps, parity_threshold, latency_runs)
-    if quantize == "int8" and representative_data is None:
+    representative = _representative(representative_data, quantize, formats)
+    job = _load(model, input_shape=input_shape, num_classes=num_classes, name=name,
+                value_range=value_range, labels=labels, held_out=held_out,
+                output_kinds=output_kinds, quantize=quantize)
+    result = {"model": job.name, "output_dir": os.path.abspath(output_dir),
+              "formats": list(formats), "input_shape": list(job.image_shape),
+              "value_range": list(job.value_range), "outputs": job.kinds, "artifacts": [],
+              "environment": reporting.environment()}
+    with Staging(output_dir) as stage:
+        sm_path = _saved_model(job, stage, keep="saved_model" in formats, result=result)
+        io = None
+        if "tflite" in formats:
+            io = _tflite(job, stage, sm_path, result=result, quantize=quantize,
+                         representative=representative, representative_steps=representative_steps,
+                         quantized_io=quantized_io, allow_flex=allow_flex,
+                         parity_threshold=parity_threshold, latency_runs=latency_runs,
+                         num_threads=num_threads)
+        meta = _commit(job, stage, result, tflite_io=io)
+    result["metadata"] = meta
+    return result
+
+
+def _representative(images, quantize, formats):
+    """The int8 calibration images as float32, checked against the quantization asked."""
+    if quantize == "int8" and images is None:
         raise ExportError("int8 quantization needs representative data from the training "
                           "set (--representative_data, e.g. digits).")
     if quantize != "none" and "tflite" not in formats:
         raise ExportError(f"quantize={quantize!r} applies to TFLite; add tflite to formats.")
-    model = source.load_model(model, input_shape, num_classes)
+    if isinstance(images, str):
+        raise ExportError(f"representative_data must be an array of images; got the name "
+                          f"{images!r}. Dataset names are resolved by the command line "
+                          f"(zoo-export --representative_data={images}); in code pass the "
+                          f"images, e.g. training.data.arrays({images!r}, ...)[0].")
+    return None if images is None else np.asarray(images, "float32")
+
+
+def _load(spec, *, input_shape, num_classes, name, value_range, labels, held_out, output_kinds,
+          quantize):
+    """Step 1: the inference model in float32, its facts, and its outputs on held_out."""
+    model = source.load_model(spec, input_shape, num_classes)
     name = name or model.name
     image_shape = tuple(model.inputs[0].shape[1:])
     value_range = tuple(value_range or source.value_range_of(model))
-    kinds = source.output_kinds(model)
-    _check_labels(model, kinds, labels, "were given")
-
-    representative = None
-    if isinstance(representative_data, str):
-        # The dataset's labels must be the model's task's (class labels or masks).
-        load = functools.partial(data.load_dataset, representative_data, image_shape=image_shape,
-                                 value_range=value_range, task=task or source.main_task(model))
-        representative, _, class_names = load(split="train")
-        if labels is None:
-            labels = class_names
-            _check_labels(model, kinds, labels, f"came from the class names of representative "
-                                                f"data {representative_data!r}")
-        if held_out is None:
-            held_out = load(split="test")[0]
-    elif representative_data is not None:
-        representative = np.asarray(representative_data, "float32")
-    if held_out is None:
-        held_out = data.photos(image_shape, value_range)
+    kinds = list(output_kinds) if output_kinds is not None else source.output_kinds(model)
+    if len(kinds) != len(model.outputs):
+        raise ExportError(f"output_kinds names {len(kinds)} outputs; {model.name} has "
+                          f"{len(model.outputs)}.")
+    _check_labels(model, kinds, labels)
+    held_out = data.photos(image_shape, value_range) if held_out is None else held_out
     held_out = np.asarray(held_out, "float32")[:MAX_PARITY_IMAGES]
     if held_out.shape[1:] != image_shape:
-        raise ExportError(f"held-out images have shape {held_out.shape[1:]}; the model takes {image_shape}.")
-    expected = keras_outputs(model, held_out)
-
+        raise ExportError(f"held-out images have shape {held_out.shape[1:]}; the model takes "
+                          f"{image_shape}.")
     stem = name if quantize == "none" else f"{name}_{quantize}"
-    result = {"model": name, "output_dir": os.path.abspath(output_dir), "formats": list(formats),
-              "input_shape": list(image_shape), "value_range": list(value_range),
-              "outputs": kinds, "artifacts": [], "environment": reporting.environment()}
-    with Staging(output_dir) as stage:
-        sm_name = f"{name}_saved_model"
-        sm_path = stage.path(sm_name) if "saved_model" in formats else os.path.join(stage.dir, ".sm")
-        logging.info("Writing the SavedModel of %s", name)
-        saved_model.export_saved_model(model, sm_path, reporting.metadata(
-            model, name=name, value_range=value_range, labels=labels, kinds=kinds))
-        if "saved_model" in formats:
-            round_trip = saved_model.check_saved_model(sm_path, held_out, expected)
-            result["saved_model"] = {"path": stage.final(sm_name), "bytes": size_of(sm_path),
-                                     "round_trip": round_trip}
-            result["artifacts"].append({"format": "saved_model", "path": stage.final(sm_name),
-                                        "bytes": size_of(sm_path)})
-        io = None
-        if "tflite" in formats:
-            logging.info("Converting %s to TFLite (%s)", name, quantize)
-            flat = tflite.convert(sm_path, quantize, representative, representative_steps,
-                                  quantized_io)
-            counts = tflite.op_counts(flat)
-            flex = tflite.check_flex(flat, model, allow_flex)
-            if flex["ops"]:
-                check = {"checked": False, "passed": None,
-                         "reason": "Flex ops need the Flex delegate, which the LiteRT "
-                                   "interpreter here lacks"}
-            else:
-                check = parity.check(flat, held_out, expected, quantize, parity_threshold)
-                io = parity.io_details(flat)
-            tfl_name = f"{stem}.tflite"
-            with open(stage.path(tfl_name), "wb") as f:
-                f.write(flat)
-            result["tflite"] = {
-                "path": stage.final(tfl_name), "bytes": len(flat), "quantize": quantize,
-                "quantized_io": quantized_io if quantize == "int8" else None,
-                "representative": ({"data": representative_data if isinstance(representative_data, str)
-                                    else "array", "steps": min(representative_steps, len(representative))}
-                                   if quantize == "int8" else None),
-                "op_counts": counts, "ops_total": sum(counts.values()), "flex": flex, "parity": check,
-            }
-            result["artifacts"].append({"format": "tflite", "path": stage.final(tfl_name),
-                                        "bytes": len(flat)})
-            if latency_runs and not flex["ops"]:
-                result["latency_ms"] = {
-                    "tflite": reporting.tflite_latency_ms(flat, latency_runs, num_threads),
-                    "keras": reporting.keras_latency_ms(model, latency_runs),
-                    "runs": latency_runs, "batch": 1, "tflite_delegate": "XNNPACK",
-                    "num_threads": num_threads}
-        meta = reporting.metadata(model, name=name, value_range=value_range, labels=labels,
-                                  kinds=kinds, tflite_io=io)
-        meta_name, report_name = f"{stem}.metadata.json", f"{stem}.report.json"
-        result["metadata_path"] = stage.final(meta_name)
-        result["report_path"] = stage.final(report_name)
-        with open(stage.path(meta_name), "w") as f:
-            f.write(reporting.dumps(meta))
-        with open(stage.path(report_name), "w") as f:
-            f.write(reporting.dumps(result))
-        stage.commit()
-    result["metadata"] = meta
-    return result
+    return _Job(model, name, stem, image_shape, value_range, kinds,
+                None if labels is None else list(labels), held_out, keras_outputs(model, held_out))
+
+
+def _saved_model(job, stage, *, keep, result):
+    """Step 2: the SavedModel (TFLite converts from it), round-trip checked if kept."""
+    sm_name = f"{job.name}_saved_model"
+    sm_path = stage.path(sm_name) if keep else os.path.join(stage.dir, ".sm")
+    logging.info("Writing the SavedModel of %s", job.name)
+    saved_model.export_saved_model(job.model, sm_path, _metadata(job))
+    if keep:
+        round_trip = saved_model.check_saved_model(sm_path, job.held_out, job.expected)
+        artifact = {"path": stage.final(sm_name), "bytes": size_of(sm_path)}
+        result["saved_model"] = {**artifact, "round_trip": round_trip}
+        result["artifacts"].append({"format": "saved_model", **artifact})
+    return sm_path
+
+
+def _tflite(job, stage, sm_path, *, result, quantize, representative, representative_steps,
+            quantized_io, allow_flex, parity_threshold, latency_runs, num_threads):
+    """Step 3: the TFLite file, its parity with Keras and its latency; returns its I/O details."""
+    logging.info("Converting %s to TFLite (%s)", job.name, quantize)
+    flat = tflite.convert(sm_path, quantize, representative, representative_steps, quantized_io)
+    counts = tflite.op_counts(flat)
+    flex = tflite.check_flex(flat, job.model, allow_flex)
+    io = None
+    if flex["ops"]:
+        check = {"checked": False, "passed": None,
+                 "reason": "Flex ops need the Flex delegate, which the LiteRT interpreter here lacks"}
+    else:
+        check = parity.check(flat, job.held_out, job.expected, quantize, parity_threshold)
+        io = parity.io_details(flat)
+    file_name = f"{job.stem}.tflite"
+    with open(stage.path(file_name), "wb") as f:
+        f.write(flat)
+    int8 = quantize == "int8"
+    result["tflite"] = {
+        "path": stage.final(file_name), "bytes": len(flat), "quantize": quantize,
+        "quantized_io": quantized_io if int8 else None,
+        "representative": ({"data": "array", "steps": min(representative_steps, len(representative))}
+                           if int8 else None),
+        "op_counts": counts, "ops_total": sum(counts.values()), "flex": flex, "parity": check,
+    }
+    result["artifacts"].append({"format": "tflite", "path": stage.final(file_name),
+                                "bytes": len(flat)})
+    if latency_runs and not flex["ops"]:
+        result["latency_ms"] = {
+            "tflite": reporting.tflite_latency_ms(flat, latency_runs, num_threads),
+            "keras": reporting.keras_latency_ms(job.model, latency_runs),
+            "runs": latency_runs, "batch": 1, "tflite_delegate": "XNNPACK",
+            "num_threads": num_threads}
+    return io
+
+
+def _metadata(job, tflite_io=None):
+    return reporting.metadata(job.model, name=job.name, value_range=job.value_range,
+                              labels=job.labels, kinds=job.kinds, tflite_io=tflite_io)
+
+
+def _commit(job, stage, result, *, tflite_io):
+    """Step 4: the metadata sidecar and the report beside the artifacts, then all
+    of them moved into place at once; returns the metadata."""
+    meta = _metadata(job, tflite_io)
+    meta_name, report_name = f"{job.stem}.metadata.json", f"{job.stem}.report.json"
+    result["metadata_path"] = stage.final(meta_name)
+    result["report_path"] = stage.final(report_name)
+    with open(stage.path(meta_name), "w") as f:
+        f.write(reporting.dumps(meta))
+    with open(stage.path(report_name), "w") as f:
+        f.write(reporting.dumps(result))
+    stage.commit()
+    return meta

@@ -133,30 +133,23 @@ def value_range_of(model):
 
 
 def output_kinds(model):
-    """What each output holds, for the metadata: the kind of the task whose output it
-    looks like (logits, per-pixel logits; probabilities after a softmax), else features."""
-    from training import tasks
-
+    """What each output holds, for the metadata, told by its shape: one vector per
+    image from a single-output model is logits, a map at the input's height and
+    width per-pixel logits (probabilities after a softmax), anything else features.
+    Callers that know better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
     kinds = []
     for tensor in model.outputs:
-        layer = tensor._keras_history.operation
-        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
-        task = tasks.describing(tuple(tensor.shape), size, len(model.outputs) == 1)
-        if task is None:
-            kinds.append("features")
-        elif activation == "softmax":  # a softmax head ends in probabilities, not logits
-            kinds.append(task.output_kind.replace("logits", "probabilities"))
+        shape = tuple(tensor.shape)
+        if len(shape) == 2 and len(model.outputs) == 1:
+            kind = "logits"
+        elif len(shape) == 4 and shape[1:3] == size:
+            kind = "per_pixel_logits"
         else:
-            kinds.append(task.output_kind)
+            kinds.append("features")
+            continue
+        layer = tensor._keras_history.operation
+        if getattr(getattr(layer, "activation", None), "__name__", "linear") == "softmax":
+            kind = kind.replace("logits", "probabilities")
+        kinds.append(kind)
     return kinds
-
-
-def main_task(model):
-    """The task (training/tasks) whose output the main output looks like; classification
-    when none does. Export knows a saved model only by its shapes."""
-    from training import tasks
-
-    found = tasks.describing(tuple(model.outputs[0].shape), tuple(model.inputs[0].shape[1:3]),
-                             len(model.outputs) == 1)
-    return found or tasks.get_task("classification")

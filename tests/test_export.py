@@ -19,11 +19,17 @@ from test_params import REFERENCE
 
 import export
 import zoo
-from export import data, parity, saved_model, tflite
+from export import data, parity, saved_model, source, tflite
+from training.data import arrays
 
 SLOW_PARAMS = 20_000_000  # exports of models above this many params are marked slow
 DIGITS_SHAPE = (32, 32, 1)
 DIGITS_RANGE = (0.0, 255.0)  # zoo models take 0-255 pixels and normalise them inside
+
+
+def digits(split):
+    """(images, labels, class names) of the harness's digits `split`, 0-255, as export takes them."""
+    return arrays("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split=split)
 
 
 def digits_test_size():
@@ -84,7 +90,7 @@ def digits_model(tmp_path_factory):
     keras.utils.set_random_seed(0)
     name = "lenet5"
     model = zoo.build(name, input_shape=DIGITS_SHAPE, num_classes=10)
-    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="train")
+    images, labels, _ = digits("train")
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     model.fit(images, labels, epochs=8, batch_size=32, verbose=0)
@@ -94,29 +100,36 @@ def digits_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def float_export(digits_model, tmp_path_factory):
-    model, path = digits_model
-    out = tmp_path_factory.mktemp("float")
-    return export.export_model(str(path), out, representative_data="digits", latency_runs=3)
+def digits_data():
+    """The library takes arrays: the harness's digits splits, as a caller passes them."""
+    (train, _, names), (test, _, _) = digits("train"), digits("test")
+    return dict(representative_data=train, held_out=test, labels=names)
 
 
 @pytest.fixture(scope="module")
-def int8_export(digits_model, tmp_path_factory):
+def float_export(digits_model, digits_data, tmp_path_factory):
+    model, path = digits_model
+    out = tmp_path_factory.mktemp("float")
+    return export.export_model(str(path), out, **digits_data, latency_runs=3)
+
+
+@pytest.fixture(scope="module")
+def int8_export(digits_model, digits_data, tmp_path_factory):
     model, path = digits_model
     out = tmp_path_factory.mktemp("int8")
     return export.export_model(str(path), out, formats="tflite", quantize="int8",
-                               representative_data="digits", latency_runs=0)
+                               **digits_data, latency_runs=0)
 
 
 def test_digits_model_is_trained(digits_model):
     model, _ = digits_model
-    images, labels, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
+    images, labels, _ = digits("test")
     accuracy = np.mean(np.argmax(model.predict(images, verbose=0), -1) == labels)
     assert accuracy > 0.9
 
 
 def test_int8_keeps_top1_and_shrinks_the_file(digits_model, float_export, int8_export):
-    test_images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
+    test_images, _, _ = digits("test")
     p = int8_export["tflite"]["parity"]
     assert p["checked"] and p["passed"] and p["samples"] == len(test_images) == digits_test_size()
     assert p["outputs"][0]["top1_agreement"] >= 0.98
@@ -138,17 +151,17 @@ def test_int8_io_and_quantization_params_recorded(digits_model, int8_export):
     # Top-1 ties are judged on the int8 output's grid: one step is its scale.
     tie = int8_export["tflite"]["parity"]["outputs"][0]["tie_tolerance"]
     assert tie == meta["outputs"][0]["quantization"]["scale"]
-    assert int8_export["tflite"]["representative"] == {"data": "digits", "steps": 100}
+    assert int8_export["tflite"]["representative"] == {"data": "array", "steps": 100}
     with open(int8_export["metadata_path"]) as f:
         assert json.load(f) == meta
     convs = sum(isinstance(layer, keras.layers.Conv2D) for layer in digits_model[0].layers)
     assert int8_export["tflite"]["op_counts"]["CONV_2D"] == convs
 
 
-def test_uint8_io(digits_model, tmp_path):
+def test_uint8_io(digits_model, digits_data, tmp_path):
     _, path = digits_model
     result = export.export_model(str(path), tmp_path, formats="tflite", quantize="int8",
-                                 quantized_io="uint8", representative_data="digits",
+                                 quantized_io="uint8", **digits_data,
                                  representative_steps=20, latency_runs=0)
     assert result["metadata"]["input"]["dtype"] == "uint8"
     assert result["metadata"]["input"]["quantization"]["zero_point"] == 0
@@ -174,7 +187,7 @@ def test_float32_report_and_metadata(float_export):
 
 def test_saved_model_round_trip_gives_equal_outputs(digits_model, float_export):
     model, _ = digits_model
-    images, _, _ = data.load_dataset("digits", image_shape=DIGITS_SHAPE, value_range=DIGITS_RANGE, split="test")
+    images, _, _ = digits("test")
     loaded = tf.saved_model.load(float_export["saved_model"]["path"])
     function = loaded.signatures["serving_default"]
     assert list(function.structured_input_signature[1]) == ["images"]
@@ -205,10 +218,10 @@ def test_cli_end_to_end(digits_model, tmp_path):
     assert json.loads((out / f"{stem}.metadata.json").read_text())["labels"][9] == "nine"
 
 
-def test_dynamic_range_quantization(digits_model, tmp_path):
+def test_dynamic_range_quantization(digits_model, digits_data, tmp_path):
     _, path = digits_model
     result = export.export_model(str(path), tmp_path, formats="tflite", quantize="dynamic",
-                                 representative_data="digits", latency_runs=0)
+                                 **digits_data, latency_runs=0)
     p = result["tflite"]["parity"]
     assert p["passed"] and p["top1_threshold"] == 0.98 and p["outputs"][0]["mean_abs_error"] < 0.5
     assert result["metadata"]["input"]["dtype"] == "float32"
@@ -313,12 +326,9 @@ def _segmentation_model():
 @pytest.mark.parametrize("build, kwargs, message", [
     (_tiny_model, dict(labels=["a", "b"]),
      r"2 labels were given but tiny's output 'predictions' has 3 classes; pass 3 labels"),
-    (_tiny_model, dict(representative_data="digits"),
-     r"10 labels came from the class names of representative data 'digits' but tiny's output "
-     r"'predictions' has 3 classes; pass 3 labels"),
     (_segmentation_model, dict(labels=["a", "b", "c"]),
      r"3 labels were given but seg's output 'segmentation' has 4 classes; pass 4 labels"),
-], ids=["given", "from_dataset", "per_pixel"])
+], ids=["given", "per_pixel"])
 def test_label_count_must_match_the_classes(build, kwargs, message, tmp_path, monkeypatch):
     # Checked before the model runs on anything, let alone is converted.
     monkeypatch.setattr(export.pipeline, "keras_outputs",
@@ -358,11 +368,12 @@ def test_missing_or_corrupt_keras_file(content, message, tmp_path):
     (dict(formats="onnx"), r"formats must be a comma list of saved_model, tflite; got 'onnx'"),
     (dict(quantize="int4"), r"quantize must be one of none, float16, dynamic, int8"),
     (dict(quantize="int8", formats="tflite"), r"int8 quantization needs representative data"),
-    (dict(quantize="int8", quantized_io="int16", representative_data="digits"),
+    (dict(quantize="int8", quantized_io="int16", representative_data=np.zeros((4, 8, 8, 1))),
      r"quantized_io must be one of int8, uint8; got 'int16'"),
     (dict(quantize="float16", formats="saved_model"), r"applies to TFLite; add tflite to formats"),
-    (dict(representative_data="imagenet"),
-     r"Representative data 'imagenet' could not be loaded: 'imagenet' is not digits, shapes"),
+    (dict(representative_data="digits"),
+     r"representative_data must be an array of images; got the name 'digits'. Dataset names "
+     r"are resolved by the command line"),
     (dict(parity_threshold=1.5), r"parity_threshold must be in \(0, 1\]"),
     (dict(input_shape=(16, 16, 3)), r"does not fit tiny's input \(8, 8, 1\)"),
 ])
@@ -404,6 +415,18 @@ def test_cli_bad_input_exits_non_zero_without_output(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(export.__file__)))
     assert run.returncode != 0
     assert re.search(r"zoo-export: error: Model file .*does not exist", run.stderr)
+    assert not out.exists()
+
+
+def test_cli_unknown_representative_data_is_one_error_line(tmp_path):
+    from harness_util import REPO, env
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "export", "--model=lenet5", f"--output_dir={out}",
+                          "--representative_data=imagenet", "--latency_runs=0"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO, env=env())
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert re.search(r"zoo-export: error: --representative_data=imagenet: .*'imagenet' is not "
+                     r"digits, shapes", run.stderr), run.stderr[-2000:]
     assert not out.exists()
 
 
@@ -528,3 +551,23 @@ def test_top1_parity_per_pixel_names_the_pixel():
         parity.compare([expected], [got], "int8", threshold=1.0)
     got[1, 2, 3, 2] = 1.0  # now a tie
     assert parity.compare([expected], [got], "int8", threshold=1.0)["passed"]
+
+
+def test_output_kinds_are_told_by_shape():
+    inputs = keras.Input((8, 8, 3))
+    pixels = keras.layers.Conv2D(3, 1, name="pixels")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(pixels)
+    probabilities = keras.layers.Dense(4, activation="softmax")(pooled)
+    assert source.output_kinds(keras.Model(inputs, pixels)) == ["per_pixel_logits"]
+    assert source.output_kinds(keras.Model(inputs, probabilities)) == ["probabilities"]
+    assert source.output_kinds(keras.Model(inputs, [pooled, pixels])) == [
+        "features", "per_pixel_logits"]
+
+
+def test_the_export_library_does_not_import_the_harness():
+    # training imports export (it exports its runs); the reverse would be a cycle.
+    code = ("import sys, export; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'training'))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=os.path.dirname(os.path.dirname(export.__file__)))
+    assert run.returncode == 0 and run.stdout.strip() == "[]", (run.stdout, run.stderr[-2000:])

@@ -84,20 +84,6 @@ def test_tasks_check_their_datasets():
     assert "must have masks" in segmentation.check_dataset("digits", model="unet")
 
 
-def test_export_tells_output_kinds_by_the_tasks():
-    from export import source
-
-    inputs = keras.Input((8, 8, 3))
-    pixels = keras.layers.Conv2D(3, 1, name="pixels")(inputs)
-    pooled = keras.layers.GlobalAveragePooling2D()(pixels)
-    probabilities = keras.layers.Dense(4, activation="softmax")(pooled)
-    assert source.output_kinds(keras.Model(inputs, pixels)) == ["per_pixel_logits"]
-    assert source.output_kinds(keras.Model(inputs, probabilities)) == ["probabilities"]
-    assert source.output_kinds(keras.Model(inputs, [pooled, pixels])) == [
-        "features", "per_pixel_logits"]
-    assert source.main_task(keras.Model(inputs, pixels)).name == "segmentation"
-
-
 class Toy(tasks.Task):
     """A regression-like task: the model's 2 outputs regress the label's one-hot code."""
 

@@ -1,5 +1,5 @@
 """The training harness: `zoo-train` / `python -m training.train`."""
 
-from training.logs import quiet_tensorflow
-
-quiet_tensorflow()
+# export quiets TensorFlow's start-up lines as it loads (export/logs.py); importing
+# it first does the same for the harness.
+import export  # noqa: F401

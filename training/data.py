@@ -160,6 +160,21 @@ def count(ds):
     return n if n >= 0 else int(ds.reduce(0, lambda total, _: total + 1))
 
 
+def arrays(name, *, image_shape, split, value_range=(0.0, 1.0), task="classification",
+           limit=2048):
+    """(images, targets, class names) of `split` ("train", "validation", "test") of
+    dataset `name` as numpy, with the harness's sources and fixed splits, images in
+    `value_range`: what to hand export for int8 calibration and parity."""
+    source = load(name, image_shape=image_shape, task=task)
+    pairs = list(source.splits[split].take(limit).map(lambda x, y: (to_unit(x), y))
+                 .as_numpy_iterator())
+    if not pairs:
+        raise DataError(f"Dataset {name!r} has no {split} examples.")
+    low, high = value_range
+    images = np.stack([image for image, _ in pairs]) * (high - low) + low
+    return images, np.stack([target for _, target in pairs]), list(source.class_names)
+
+
 def sample_images(ds, limit=2000):
     """Up to `limit` images of `ds` (cached or float) as one float32 array in [0, 1]
     (for PCA colour statistics)."""

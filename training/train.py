@@ -176,7 +176,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
         if created and checkpoint.read_state(run_dir) is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
         raise
-    result["export"] = _export(config, run_dir, data, entry) if chief else []
+    result["export"] = _export(config, run_dir, data, entry, task) if chief else []
     return {**result, "config": config, "seconds": time.perf_counter() - start}
 
 
@@ -234,7 +234,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
 EXPORT_IMAGES = 2048
 
 
-def _export(config, run_dir, data, entry):
+def _export(config, run_dir, data, entry, task):
     """Exports best.keras as --export asks, checked against Keras on the test split.
 
     Export gets the run's own images and class names (after --classes, at the
@@ -261,7 +261,7 @@ def _export(config, run_dir, data, entry):
                                      quantize=quantize, representative_data=images["train"],
                                      held_out=images["test"], labels=data.class_names,
                                      value_range=entry.input_range, name=config.model,
-                                     task=entry.task)
+                                     output_kinds=[task.output_kind])
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports

@@ -3,7 +3,7 @@
 A task owns everything that differs between, say, classification and
 segmentation: which datasets it reads and how their targets become a batch's
 targets, the loss, the metrics and the monitored value, what eval.json adds,
-and what kind of output export checks. The loop, checkpoints, outputs and
+and what export's metadata calls its output. The loop, checkpoints, outputs and
 export call these hooks and know no task names.
 
 Adding a task: subclass `Task` in a new module here and add it to `_MODULES`;
@@ -71,13 +71,6 @@ class Task:
         """An error sentence if the --augment `names` do not fit this task, else None."""
         return None
 
-    # --- export -------------------------------------------------------------------
-
-    def describes(self, output_shape, input_size, single_output):
-        """True if an output of `output_shape` (batch first) is this task's kind of output
-        for a model of input (height, width): how export tells a saved model's task."""
-        return False
-
 
 def names():
     return tuple(sorted({*_MODULES, *_EXTRA}))
@@ -106,9 +99,3 @@ def get_task(name):
 
 def all_tasks():
     return [get_task(n) for n in names()]
-
-
-def describing(output_shape, input_size, single_output):
-    """The task whose kind of output an output of `output_shape` is, or None (features)."""
-    return next((t for t in all_tasks() if t.describes(output_shape, input_size, single_output)),
-                None)

@@ -51,8 +51,5 @@ class Classification(Task):
                     "is a classifier.")
         return None
 
-    def describes(self, output_shape, input_size, single_output):
-        return len(output_shape) == 2 and single_output
-
 
 TASK = Classification()

@@ -58,8 +58,5 @@ class Segmentation(Task):
                     f"segmentation accepts {' and '.join(STILL_AUGMENTATIONS)}.")
         return None
 
-    def describes(self, output_shape, input_size, single_output):
-        return len(output_shape) == 4 and tuple(output_shape[1:3]) == tuple(input_size)
-
 
 TASK = Segmentation()

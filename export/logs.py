@@ -3,7 +3,9 @@ CPU machine, CPU features) and its converter's INFO lines drown the harness's
 own output. `-v 0` / `--verbosity=0` (absl's flag) or an explicit
 TF_CPP_MIN_LOG_LEVEL brings them back.
 
-This module imports nothing heavy: the package imports it before TensorFlow.
+This module imports nothing heavy: `export` imports it before TensorFlow, and
+`training` through it (training exports its runs, so export is the lower layer
+and neither imports the other's library in a cycle).
 """
 
 import contextlib
