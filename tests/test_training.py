@@ -186,3 +186,17 @@ def test_mirrored_strategy_runs_the_same_loop(tmp_path):
     result = run("--strategy=mirrored", "--epochs=1", "--classes=0,1,2", f"--model_dir={tmp_path}")
     assert read_json(tmp_path / "versions.json")["strategy"] == "mirrored"
     assert result["eval"]["accuracy"] > 0.5
+
+
+def test_best_epoch_breaks_accuracy_ties_by_the_lower_validation_loss(tmp_path):
+    from training.checkpoint import RunState
+
+    inputs = keras.Input((4,))
+    state = RunState(str(tmp_path), "val_accuracy")
+    state.set_model(keras.Model(inputs, keras.layers.Dense(2)(inputs)))
+    history = [(0.90, 0.50), (0.99, 0.30), (0.99, 0.10), (0.99, 0.20), (0.98, 0.05)]
+    for epoch, (accuracy, loss) in enumerate(history):
+        state.on_epoch_end(epoch, {"val_accuracy": accuracy, "val_loss": loss})
+    assert state.best_epoch == 3  # 0.99 first at epoch 2, with a lower loss at epoch 3
+    saved = read_json(tmp_path / "checkpoints" / "state.json")
+    assert (saved["best"], saved["best_loss"], saved["best_epoch"]) == (0.99, 0.10, 3)

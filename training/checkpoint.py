@@ -48,8 +48,11 @@ def restore(model, model_dir, state):
 class RunState(keras.callbacks.Callback):
     """After each epoch: best.keras if `monitor` improved, last.keras, then the checkpoint.
 
+    `monitor` improves when it rises, or stays equal while the validation loss
+    falls: accuracy on a small validation split saturates (digits: 0.993 for
+    many epochs), and the first of equal epochs is usually the least trained.
     The checkpoint holds model and optimizer (`model.optimizer`) weights; the
-    state file records the epoch, the best value and epoch, for `--resume`.
+    state file records the epoch, the best value, its loss and epoch, for `--resume`.
     """
 
     def __init__(self, model_dir, monitor, state=None):
@@ -59,6 +62,7 @@ class RunState(keras.callbacks.Callback):
         self.checkpoints = os.path.join(model_dir, "checkpoints")
         state = state or {}
         self.best = state.get("best", float("-inf"))
+        self.best_loss = state.get("best_loss", float("-inf"))  # older states: no tie-break
         self.best_epoch = state.get("best_epoch")
         os.makedirs(self.checkpoints, exist_ok=True)
 
@@ -66,15 +70,18 @@ class RunState(keras.callbacks.Callback):
         logs = logs or {}
         inference = zoo.inference_model(self.model)
         value = logs.get(self.monitor, float("-inf"))
-        if value > self.best or self.best_epoch is None:
-            self.best, self.best_epoch = value, epoch + 1
+        loss = logs.get("val_loss", float("inf"))
+        if value > self.best or (value == self.best and loss < self.best_loss) \
+                or self.best_epoch is None:
+            self.best, self.best_loss, self.best_epoch = value, loss, epoch + 1
             atomic_save(inference, os.path.join(self.model_dir, "best.keras"))
         atomic_save(inference, os.path.join(self.model_dir, "last.keras"))
         name = f"epoch-{epoch + 1:04d}.weights.h5"
         atomic_save_weights(self.model, os.path.join(self.checkpoints, name))
         write_json(os.path.join(self.checkpoints, STATE), {
             "epoch": epoch + 1, "checkpoint": name, "best": self.best,
-            "best_epoch": self.best_epoch, "monitor": self.monitor, "logs": logs})
+            "best_loss": self.best_loss, "best_epoch": self.best_epoch, "monitor": self.monitor,
+            "logs": logs})
         for old in os.listdir(self.checkpoints):
             if old.startswith("epoch-") and old != name:
                 os.remove(os.path.join(self.checkpoints, old))
