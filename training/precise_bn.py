@@ -66,21 +66,33 @@ class PreciseBatchNorm:
         synchronized = strategy.num_replicas_in_sync > 1
 
         def replica_pass(images):
-            inputs = tf.nest.flatten(probe(images, training=True))
+            inputs = [tf.cast(x, tf.float32) for x in tf.nest.flatten(probe(images, training=True))]
+            axes = [[i for i in range(x.shape.rank) if i != layer.axis % x.shape.rank]
+                    for layer, x in zip(layers, inputs)]
+            count = tf.cast(tf.shape(images)[0], tf.float32)
+            if not synchronized:
+                return count, [tf.nn.moments(x, a) for x, a in zip(inputs, axes)]
+            # Global-batch moments as synchronized BatchNorm takes them (sums of x and x^2),
+            # for every layer in one all-reduce rather than three per layer.
+            local = [tf.reshape(count, [1])]
+            for x, a in zip(inputs, axes):
+                local += [tf.reshape(tf.cast(tf.size(x), tf.float32), [1]),
+                          tf.reduce_sum(x, a), tf.reduce_sum(tf.square(x), a)]
+            total = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.concat(local, 0))
+            total = tf.split(total, [tensor.shape[0] for tensor in local])
             moments = []
-            for layer, x in zip(layers, inputs):
-                x = tf.cast(x, tf.float32)
-                axis = layer.axis % x.shape.rank
-                axes = [i for i in range(x.shape.rank) if i != axis]
-                moments.append(keras.ops.moments(x, axes, synchronized=synchronized))
-            return tf.shape(images)[0], moments
+            for elements, sums, squares in zip(total[1::3], total[2::3], total[3::3]):
+                per_channel = elements / tf.cast(tf.size(sums), tf.float32)
+                mean = sums / per_channel
+                moments.append((mean, tf.maximum(squares / per_channel - tf.square(mean), 0.0)))
+            return total[0][0], moments
 
         @tf.function(reduce_retracing=True)
         def compiled_pass(images):
-            count, moments = strategy.run(replica_pass, args=(images,))
-            count = strategy.reduce(tf.distribute.ReduceOp.SUM, count, axis=None)
-            # Synchronized (or single-replica) moments: every replica holds the global ones.
-            return count, strategy.experimental_local_results(moments)[0]
+            # Every replica holds the global count and moments (or there is one replica).
+            return strategy.experimental_local_results(
+                strategy.run(replica_pass, args=(images,)))[0]
 
         return compiled_pass
 
