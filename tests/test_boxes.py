@@ -382,6 +382,9 @@ def test_evaluate_hand_cases():
     second_on_taken = [{"boxes": [[0, 0, 10, 10], [0, 0, 10, 9.5]], "scores": [0.9, 0.8], "classes": [0, 0]}]
     got = assert_matches_coco(second_on_taken, two)
     assert got["AP50"] == pytest.approx(1.0) and got["VOC_AP50"] == pytest.approx(0.5)
+    # IoU exactly 0.5: a match for COCO (IoU >= 0.5), not for VOC (IoU > 0.5).
+    got = assert_matches_coco([{"boxes": [[0, 0, 10, 5]], "scores": [0.9], "classes": [1]}], gt)
+    assert (got["AP50"], got["VOC_AP50"]) == pytest.approx((1.0, 0.0))
     # The 11-point rule: recall 1/2 at precision 1 -> 6 of 11 points; all-point: 1/2.
     half = [{"boxes": [[0, 0, 10, 10]], "scores": [0.9], "classes": [0]}]
     got = boxes.evaluate(half, two, voc07=True)
