@@ -453,3 +453,85 @@ def test_evaluate_refuses_bad_input_clearly():
 
 def test_exported_as_zoo_boxes():
     assert zoo.boxes is boxes
+
+
+# --- YOLO grid encoding ---------------------------------------------------------
+
+ANCHORS = np.array([[1.0, 1.0], [2.0, 0.5], [0.5, 2.0]])  # in grid cells
+
+
+def test_yolo_encode_hand_case():
+    # 64 x 64 image, 2 x 2 grid of 32-pixel cells. Box centre (40, 10), 32 x 32 pixels:
+    # cell row 0, column 1, offsets (0.25, 0.3125), shape 1 x 1 cell = anchor 0 exactly.
+    target = boxes.yolo_encode([[24, -6, 56, 26]], [3], anchors=ANCHORS, grid_size=(2, 2), image_size=(64, 64))
+    assert target.shape == (2, 2, 3, 6)
+    np.testing.assert_allclose(target[0, 1, 0], [0.25, 0.3125, 0, 0, 1, 3])
+    assert np.count_nonzero(target.numpy()[..., 4]) == 1
+    # A wide box (64 x 16 pixels = 2 x 0.5 cells) goes to anchor 1, tall ones to anchor 2.
+    target = boxes.yolo_encode([[0, 40, 64, 56], [30, 0, 38, 64]], [0, 1], anchors=ANCHORS, grid_size=(2, 2),
+                               image_size=(64, 64))
+    np.testing.assert_allclose(target[1, 1, 1], [0, 0.5, 0, 0, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(target[1, 1, 2], [34 / 32 - 1, 0, np.log(0.25 / 0.5), 0, 1, 1], atol=1e-6)
+
+
+def test_yolo_encode_two_boxes_wanting_one_slot():
+    # Four boxes of one shape centred in one cell, three anchors: the first placed
+    # takes the best anchor, the next ones the next-best free anchors, the fourth is dropped.
+    same = [[0, 0, 20, 20], [1, 1, 21, 21], [2, 2, 22, 22], [3, 3, 23, 23]]
+    target = boxes.yolo_encode(same, [0, 1, 2, 3], anchors=ANCHORS, grid_size=(2, 2), image_size=(64, 64)).numpy()
+    cell = target[0, 0]
+    assert cell[:, 4].tolist() == [1, 1, 1] and np.count_nonzero(target[..., 4]) == 3
+    preference = np.argsort(-boxes.shape_iou([[20 / 32, 20 / 32]], ANCHORS).numpy()[0], kind="stable")
+    assert cell[preference, 5].tolist() == [0, 1, 2]  # in the order given; class 3 dropped
+
+
+def test_yolo_encode_then_decode_returns_every_box():
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        grid, image = (7, 5), (224, 160)
+        # One box per cell of random cells, centred anywhere in it, of any shape.
+        cells = rng.choice(grid[0] * grid[1], 12, replace=False)
+        centre = (np.stack([cells % grid[1], cells // grid[1]], 1) + rng.uniform(0, 1, (12, 2))) * 32
+        size = rng.uniform(4, 150, (12, 2))
+        xyxy = np.concatenate([centre - size / 2, centre + size / 2], 1).astype("float32")
+        classes = rng.integers(0, 20, 12)
+        padded = np.concatenate([xyxy, np.zeros((3, 4), "float32")])  # padding boxes are skipped
+        target = boxes.yolo_encode(padded, np.concatenate([classes, [-1] * 3]), anchors=ANCHORS, grid_size=grid,
+                                   image_size=image)
+        decoded, objectness = boxes.yolo_decode(target, anchors=ANCHORS, image_size=image, from_logits=False)
+        present = objectness.numpy() == 1
+        got = sorted(zip(target.numpy()[..., 5][present].tolist(), decoded.numpy()[present].round(3).tolist()))
+        assert got == sorted(zip(classes.astype(float).tolist(), xyxy.round(3).tolist()))
+        # each box in the anchor of the best shape IoU
+        best = boxes.shape_iou(size / 32, ANCHORS).numpy().argmax(1)
+        assert sorted(np.argwhere(present)[:, 2].tolist()) == sorted(best.tolist())
+
+
+def test_yolo_encode_relative_boxes_and_inside_tf_data():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 200, (2, 6, 2))
+    xyxy = np.concatenate([xy, xy + rng.uniform(5, 60, xy.shape)], -1).astype("float32")
+    classes = rng.integers(0, 3, (2, 6))
+
+    def encode(b, c):
+        return boxes.yolo_encode(b, c, anchors=ANCHORS, grid_size=(8, 8), image_size=(256, 256))
+
+    in_graph = [t.numpy() for t in tf.data.Dataset.from_tensor_slices((xyxy, classes)).map(encode)]
+    for n in range(2):
+        np.testing.assert_allclose(in_graph[n], encode(xyxy[n], classes[n]), atol=1e-6)
+        relative = boxes.convert(xyxy[n], "xyxy", "rel_center_xywh", image_size=(256, 256))
+        np.testing.assert_allclose(boxes.yolo_encode(relative, classes[n], anchors=ANCHORS, grid_size=(8, 8),
+                                                     image_size=(256, 256), box_format="rel_center_xywh"),
+                                   in_graph[n], atol=1e-5)
+
+
+def test_yolo_decode_of_model_outputs():
+    outputs = np.zeros((1, 2, 2, 3, 5 + 4), "float32")  # t = 0: the cell's centre, the anchor's shape
+    outputs[0, 1, 0, 1, :5] = [np.log(3), -np.log(3), np.log(2), 0, 2.0]  # sigmoid(log 3) = 0.75
+    decoded, objectness = boxes.yolo_decode(outputs, anchors=ANCHORS, image_size=(64, 128))
+    assert decoded.shape == (1, 2, 2, 3, 4) and objectness.shape == (1, 2, 2, 3)
+    # 2 x 2 grid on 64 high x 128 wide: cells 64 px wide, 32 px high.
+    np.testing.assert_allclose(decoded[0, 0, 1, 0], [64, 0, 128, 32], atol=1e-5)  # centre (96, 16), 64 x 32
+    np.testing.assert_allclose(decoded[0, 1, 0, 1], [48 - 128, 40 - 8, 48 + 128, 40 + 8], atol=1e-4)
+    np.testing.assert_allclose(objectness[0, 1, 0, 1], 1 / (1 + np.exp(-2)), rtol=1e-6)
+    np.testing.assert_allclose(objectness[0, 0, 0, 0], 0.5)

@@ -486,3 +486,91 @@ def _voc_ap(predictions, ground_truth, c, eleven_point):
     precision = np.maximum.accumulate(precision[::-1])[::-1]
     changes = np.flatnonzero(recall[1:] != recall[:-1])
     return float(np.sum((recall[changes + 1] - recall[changes]) * precision[changes + 1]))
+
+
+# --- YOLO grid encoding -------------------------------------------------------
+
+def yolo_encode(boxes, classes, *, anchors, grid_size, image_size, box_format="xyxy"):
+    """Training targets for a YOLO grid (YOLOv2's encoding) from one image's boxes.
+
+    `boxes` [G, 4] in `box_format` (pixels, or relative), `classes` [G];
+    `anchors` [B, 2] anchor (width, height) in grid cells (pixels / stride);
+    `grid_size` (rows, columns); `image_size` (height, width) in pixels.
+    Returns [rows, columns, B, 6]: for each (cell, anchor) slot holding a box,
+    (x - column, y - row, log(w / anchor_w), log(h / anchor_h), 1, class), the
+    box centre's offset in its cell and its size against the anchor, in grid
+    units; zeros elsewhere. The model's (t_x, t_y, t_w, t_h, objectness) aim at
+    these through sigmoid(t_xy), t_wh and sigmoid(objectness) (`yolo_decode`).
+
+    A box goes to the cell holding its centre and, there, to the anchor whose
+    shape has the highest IoU with it (`shape_iou`). Boxes are placed in the
+    order given: one whose best anchor in its cell is taken goes to its
+    next-best free anchor there, and when all B anchors of the cell are taken
+    it is dropped (the course's "no good answer" case; more anchors or a finer
+    grid avoid it). Boxes of zero width or height (padding, or cropped away)
+    are skipped. Graph-safe: it runs in tf.data's `map`.
+    """
+    grid_h, grid_w = (int(s) for s in grid_size)
+    height, width = (float(s) for s in image_size)
+    anchors = tf.cast(tf.convert_to_tensor(anchors), tf.float32)
+    num_anchors = anchors.shape[0]
+    target_format = "rel_center_xywh" if is_relative(box_format) else "center_xywh"
+    centre = tf.cast(tf.reshape(convert(boxes, box_format, target_format, image_size=image_size), [-1, 4]),
+                     tf.float32)
+    unit = (1.0, 1.0) if target_format.startswith("rel_") else (width, height)
+    centre = centre * tf.constant([grid_w / unit[0], grid_h / unit[1]] * 2)  # in grid cells
+    classes = tf.cast(tf.reshape(classes, [-1]), tf.float32)
+    real = tf.logical_and(centre[:, 2] > 0, centre[:, 3] > 0)
+    centre, classes = tf.boolean_mask(centre, real), tf.boolean_mask(classes, real)
+    col = tf.clip_by_value(tf.cast(tf.floor(centre[:, 0]), tf.int32), 0, grid_w - 1)
+    row = tf.clip_by_value(tf.cast(tf.floor(centre[:, 1]), tf.int32), 0, grid_h - 1)
+    preference = tf.argsort(shape_iou(centre[:, 2:], anchors), axis=1, direction="DESCENDING", stable=True)
+    preference = tf.cast(preference, tf.int32)
+    # Unique weights make argmax pick the most preferred free anchor.
+    first_wins = tf.range(num_anchors, 0, -1)
+
+    def place(g, taken, chosen):
+        free = tf.gather(taken[row[g], col[g]], preference[g]) == 0  # in order of preference
+        pick = tf.argmax(tf.cast(free, tf.int32) * first_wins, output_type=tf.int32)
+        anchor = tf.where(free[pick], preference[g, pick], -1)
+        slot = tf.stack([row[g], col[g], tf.maximum(anchor, 0)])[None]
+        taken = tf.tensor_scatter_nd_max(taken, slot, tf.cast(free[pick], tf.int32)[None])
+        return g + 1, taken, chosen.write(g, anchor)
+
+    count = tf.shape(centre)[0]
+    _, _, chosen = tf.while_loop(
+        lambda g, *_: g < count, place,
+        (tf.constant(0), tf.zeros([grid_h, grid_w, num_anchors], tf.int32), tf.TensorArray(tf.int32, size=count)))
+    anchor = chosen.stack()
+    placed = anchor >= 0
+    anchor, row, col = tf.boolean_mask(anchor, placed), tf.boolean_mask(row, placed), tf.boolean_mask(col, placed)
+    centre, classes = tf.boolean_mask(centre, placed), tf.boolean_mask(classes, placed)
+    cell = tf.cast(tf.stack([col, row], axis=1), tf.float32)
+    values = tf.concat([centre[:, :2] - cell, tf.math.log(centre[:, 2:] / tf.gather(anchors, anchor)),
+                        tf.ones_like(classes)[:, None], classes[:, None]], axis=1)
+    return tf.scatter_nd(tf.stack([row, col, anchor], axis=1), values, [grid_h, grid_w, num_anchors, 6])
+
+
+def yolo_decode(grid, *, anchors, image_size, from_logits=True):
+    """Boxes and objectness from a YOLO grid [..., rows, columns, B, 5 + ...],
+    whose last axis starts (t_x, t_y, t_w, t_h, objectness):
+
+        b_xy = sigmoid(t_xy) + cell,  b_wh = anchor * exp(t_wh)   (grid units)
+
+    `from_logits=False` reads `yolo_encode`'s targets, whose offsets and
+    objectness are already past the sigmoid. Returns (boxes [..., rows,
+    columns, B, 4] as xyxy pixels of an image of `image_size` (height, width),
+    objectness [..., rows, columns, B]); class scores stay in grid[..., 5:].
+    """
+    grid = _floating(grid)
+    grid_h, grid_w = ops.shape(grid)[-4], ops.shape(grid)[-3]
+    cols, rows = ops.meshgrid(ops.arange(grid_w), ops.arange(grid_h))
+    cell = ops.cast(ops.stack([cols, rows], axis=-1)[:, :, None, :], grid.dtype)  # [rows, columns, 1, (x, y)]
+    offset, objectness = grid[..., 0:2], grid[..., 4]
+    if from_logits:
+        offset, objectness = ops.sigmoid(offset), ops.sigmoid(objectness)
+    pixels_per_cell = ops.stack([image_size[1] / ops.cast(grid_w, grid.dtype),
+                                 image_size[0] / ops.cast(grid_h, grid.dtype)])
+    centre = (offset + cell) * pixels_per_cell
+    size = ops.cast(anchors, grid.dtype) * ops.exp(grid[..., 2:4]) * pixels_per_cell
+    return ops.concatenate([centre - size / 2, centre + size / 2], axis=-1), objectness
