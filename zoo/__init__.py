@@ -5,13 +5,14 @@
     zoo.list_models("resnet*")
     zoo.get_entry("resnet50").input_shape
     zoo.model_info("resnet50")["params"]
+    zoo.boxes.nms(boxes, scores)            # box formats, IoU, NMS, anchors, COCO/VOC AP
 """
 
-# Importing a family registers its models.
-from zoo import alexnet, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
+# Importing a family registers its models; boxes is `zoo.boxes`.
+from zoo import alexnet, boxes, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
 from zoo.inference import inference_model
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
 
 __version__ = "0.1.0"
-__all__ = ["ModelEntry", "build", "get_entry", "inference_model", "list_models", "model_info",
+__all__ = ["ModelEntry", "boxes", "build", "get_entry", "inference_model", "list_models", "model_info",
            "register_model", "__version__"]
