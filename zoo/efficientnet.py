@@ -129,7 +129,7 @@ def _build_efficientnet(config, options, *, drop_connect_rate=0.2):
     if options.weights == "imagenet":
         # keras.applications' fix for its files (no weights: does not shift the weight order).
         x = layers.Rescaling([1.0 / math.sqrt(s) for s in _IMAGENET_STDDEV_RGB], name="rescaling_1")(x)
-    x = layers.ZeroPadding2D(zl.correct_pad(x, 3), name="stem_conv_pad")(x)
+    x = zl.nd(x).ZeroPadding(zl.correct_pad(x, 3), name="stem_conv_pad")(x)
     x = zl.conv_bn_act(x, round_filters(STEM_FILTERS, width), 3, 2, padding="valid", activation="swish",
                        name="stem", suffixes=("_conv", "_bn", "_activation"))
     features = []
@@ -191,5 +191,5 @@ def efficientnet(phi=None, *, width=None, depth=None, resolution=None, drop_conn
 for _name, _config in EFFICIENTNETS.items():
     register_model(_name, functools.partial(_build_efficientnet, _config), paper=PAPER,
                    preprocessing=PREPROCESSING,
-                   input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE,
+                   input_shape=(_config[2], _config[2], 3), min_size=MIN_SIZE, spatial_dims=(1, 2, 3),
                    published_weights=_published(_name), features=_features(_config[0]))

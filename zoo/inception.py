@@ -56,7 +56,7 @@ def _conv(x, filters, kernel_size, strides=1, *, batch_norm, name):
 
 def _aux_classifier(x, options, batch_norm, name):
     """AvgPool 5x5/3, 1x1 conv 128, FC 1024, dropout 0.7, linear classifier."""
-    x = layers.AveragePooling2D(AUX_POOL, strides=AUX_POOL_STRIDE, padding="valid",
+    x = zl.nd(x).AveragePooling(AUX_POOL, strides=AUX_POOL_STRIDE, padding="valid",
                                 name=f"{name}_avg_pool")(x)
     x = _conv(x, AUX_FILTERS, 1, batch_norm=batch_norm, name=f"{name}_conv")
     x = layers.Flatten(name=f"{name}_flatten")(x)
@@ -87,13 +87,13 @@ def _build_inception(stages, options, *, aux_logits=False, batch_norm=False):
     inputs = options.input()
     x = conv(options.preprocess(inputs), 64, 7, 2, name="conv1")
     features = [x]
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    x = zl.nd(x).MaxPooling(3, strides=2, padding="same", name="pool1")(x)
     x = conv(x, 64, 1, name="conv2_reduce")
     x = conv(x, 192, 3, name="conv2")
     features.append(x)
     aux_outputs = []
     for stage, modules in enumerate(stages, start=3):
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{stage - 1}")(x)
+        x = zl.nd(x).MaxPooling(3, strides=2, padding="same", name=f"pool{stage - 1}")(x)
         for module, *filters in modules:
             x = zl.inception_module(x, *filters, batch_norm=batch_norm, name=f"inception{module}")
             if aux_logits and module in AUX_AFTER:

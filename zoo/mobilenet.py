@@ -95,9 +95,10 @@ def _mobilenet_v2_weights(options, *, alpha):
 
 def _conv_head(x, options):
     """keras.applications.MobileNet's head: the classifier is a 1x1 conv."""
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
+    rank = zl.nd(x)  # keras.applications' layer names, whatever the rank
+    x = rank.GlobalAveragePooling(keepdims=True, name="global_average_pooling2d")(x)
     x = layers.Dropout(options.dropout_or(1e-3), name="dropout")(x)
-    x = layers.Conv2D(options.num_classes, 1, padding="same", name="conv_preds")(x)
+    x = rank.Conv(options.num_classes, 1, padding="same", name="conv_preds")(x)
     x = layers.Reshape((options.num_classes,), name="reshape_2")(x)
     return layers.Activation(options.classifier_activation, name="predictions",
                              dtype=zl.LOGITS_DTYPE)(x)
@@ -162,11 +163,13 @@ def _build_mobilenet_v2(stages, options, *, alpha=1.0):
 
 register_model("mobilenet", functools.partial(_build_mobilenet, MOBILENET_BLOCKS), paper=PAPER_V1,
                input_shape=(224, 224, 3), min_size=32, published_weights=_mobilenet_weights,
+               spatial_dims=(1, 2, 3),
                preprocessing="tf",  # keras.applications' [-1, 1]
                head_layers=("conv_preds",),  # a 1x1 conv; "predictions" is its activation
                features=_features(32, [(s, f) for f, s in MOBILENET_BLOCKS], MOBILENET_BLOCKS[-1][0]))
 register_model("mobilenet_v2", functools.partial(_build_mobilenet_v2, MOBILENET_V2_STAGES),
                paper=PAPER_V2, input_shape=(224, 224, 3), min_size=32, preprocessing="tf",
+               spatial_dims=(1, 2, 3),
                published_weights=_mobilenet_v2_weights,
                features=_features(32, [(s if i == 0 else 1, c) for _, c, n, s in MOBILENET_V2_STAGES
                                        for i in range(n)], 1280))

@@ -102,10 +102,11 @@ class BuildOptions:
         shape = self.input_shape
         if self.input_tensor is not None:
             shape = self._check_input_tensor(shape)
-        if (not isinstance(shape, (tuple, list)) or len(shape) != 3
-                or not _is_size(shape[2]) or not all(d is None or _is_size(d) for d in shape[:2])):
-            raise ValueError(f"{self.name}: input_shape must be (height, width, channels): "
-                             "positive ints, height and width None for any size; "
+        if (not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3, 4)
+                or not _is_size(shape[-1]) or not all(d is None or _is_size(d) for d in shape[:-1])):
+            raise ValueError(f"{self.name}: input_shape must be (height, width, channels), or "
+                             "(length, channels) in 1D and (depth, height, width, channels) in "
+                             "3D: positive ints, the spatial sizes None for any size; "
                              f"got {shape!r}.")
         object.__setattr__(self, "input_shape", tuple(shape))
         if not isinstance(self.num_classes, int) or self.num_classes < 1:
@@ -124,9 +125,9 @@ class BuildOptions:
     def _check_input_tensor(self, shape):
         """The input shape `input_tensor` gives (which `shape`, if set, must match)."""
         tensor_shape = getattr(self.input_tensor, "shape", None)
-        if tensor_shape is None or len(tensor_shape) != 4:
-            raise ValueError(f"{self.name}: input_tensor must be a 4D (batch, height, width, "
-                             f"channels) Keras tensor; got {self.input_tensor!r}.")
+        if tensor_shape is None or len(tensor_shape) not in (3, 4, 5):
+            raise ValueError(f"{self.name}: input_tensor must be a (batch, *spatial, channels) "
+                             f"Keras tensor; got {self.input_tensor!r}.")
         tensor_shape = tuple(None if d is None else int(d) for d in tuple(tensor_shape)[1:])
         if shape is not None and tuple(shape) != tensor_shape:
             raise ValueError(f"{self.name}: input_shape={shape!r} does not match the shape "
@@ -134,14 +135,19 @@ class BuildOptions:
         return tensor_shape
 
     @property
+    def spatial_dims(self):
+        """1 for signals, 2 for images, 3 for volumes and clips."""
+        return len(self.input_shape) - 1
+
+    @property
     def fixed_size(self):
-        """Whether height and width are known (a flattening head needs them)."""
-        return None not in self.input_shape[:2]
+        """Whether the spatial sizes are known (a flattening head needs them)."""
+        return None not in self.input_shape[:-1]
 
     def require_fixed_size(self, what):
         if not self.fixed_size:
             raise ValueError(f"{self.name} with {what} needs a fixed input height and width; "
-                             f"got input_shape={self.input_shape}. Give both, or use "
+                             f"got input_shape={self.input_shape}. Give every size, or use "
                              "include_top=False.")
 
     def _check_weights(self):
@@ -155,9 +161,10 @@ class BuildOptions:
             if self.include_top and self.num_classes != 1000:
                 raise ValueError(f"{self.name}: weights='imagenet' with include_top=True "
                                  f"needs num_classes=1000; got {self.num_classes}.")
-            if self.input_shape[-1] != 3:
-                raise ValueError(f"{self.name}: weights='imagenet' needs 3 input channels; "
-                                 f"got input_shape={self.input_shape}.")
+            if self.input_shape[-1] != 3 or self.spatial_dims != 2:
+                raise ValueError(f"{self.name}: weights='imagenet' needs 2D images with 3 "
+                                 f"channels; got input_shape={self.input_shape}. For a 3D "
+                                 "model, inflate the 2D one (zoo.inflate).")
             return
         if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
             raise ValueError(f"{self.name}: weights must be None, 'imagenet' or the path "
@@ -175,10 +182,11 @@ class BuildOptions:
 
     def check_min_size(self, min_size):
         """Raises before any layer is built if the input is too small for the network."""
-        height, width, _ = self.input_shape
-        if min((d for d in (height, width) if d is not None), default=min_size) < min_size:
-            raise ValueError(f"{self.name} needs inputs of at least {min_size}x{min_size}; "
-                             f"got {height}x{width} (input_shape={self.input_shape}).")
+        sizes = self.input_shape[:-1]
+        if min((d for d in sizes if d is not None), default=min_size) < min_size:
+            raise ValueError(f"{self.name} needs inputs of at least "
+                             f"{'x'.join([str(min_size)] * len(sizes))}; got {'x'.join(map(str, sizes))} "
+                             f"(input_shape={self.input_shape}).")
 
     def input(self):
         """The model's input tensor: a new Input, or `input_tensor` (wrapped if it

@@ -49,6 +49,8 @@ class ModelEntry:
     # ((stride, channels), ...) of the `features_only` maps at the default
     # arguments, shallow to deep (timm's FeatureInfo); None: no such form.
     features: tuple | None
+    # The spatial ranks it builds in: 1 (signals), 2 (images), 3 (volumes, clips).
+    spatial_dims: tuple = (2,)
 
     def family_args(self):
         """The keyword arguments the family builder takes beyond the common ones."""
@@ -69,7 +71,8 @@ class ModelEntry:
 def register_model(name, builder=None, *, paper, input_shape, min_size, num_classes=1000,
                    preprocessing="unit", input_range=(0.0, 255.0), task="classification",
                    published_weights=None,
-                   loss_weights=None, head_layers=("predictions",), features=None):
+                   loss_weights=None, head_layers=("predictions",), features=None,
+                   spatial_dims=(2,)):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
@@ -79,7 +82,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
     model expects with that preprocessing (0-255 for all here); `loss_weights`
     (e.g. GoogLeNet's 1, 0.3, 0.3) tells the training harness how to weigh a multi-output model's losses; `head_layers`
     names the layers with weights that the classifier top adds; `features` gives
-    the (stride, channels) of each `features_only` map at the default arguments.
+    the (stride, channels) of each `features_only` map at the default arguments;
+    `spatial_dims` the ranks it builds in (input_shape of 1 + that many axes).
     """
 
     def register(fn):
@@ -92,7 +96,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             published_weights=published_weights,
             loss_weights=tuple(loss_weights) if loss_weights else None,
             head_layers=tuple(head_layers),
-            features=None if features is None else tuple(map(tuple, features)))
+            features=None if features is None else tuple(map(tuple, features)),
+            spatial_dims=tuple(spatial_dims))
         return fn
 
     return register if builder is None else register(builder)
@@ -129,6 +134,9 @@ def build(model: str, /, **kwargs) -> keras.Model:
     common = {k: v for k, v in kwargs.items() if k in COMMON_ARGS}
     options = BuildOptions(**common, published_weights=entry.published_weights,
                            preprocessing=entry.preprocessing)
+    if options.spatial_dims not in entry.spatial_dims:
+        raise ValueError(f"{model} is built in {' and '.join(f'{d}D' for d in entry.spatial_dims)}; "
+                         f"got the {options.spatial_dims}D input_shape={options.input_shape}.")
     options.check_min_size(entry.min_size)
     return entry.builder(options, **{k: v for k, v in kwargs.items() if k in family})
 

@@ -7,8 +7,6 @@ follow torchvision's layout (basic blocks, no conv biases).
 
 import functools
 
-from keras import layers
-
 from zoo import layers as zl
 from zoo.options import PublishedWeights
 from zoo.registry import register_model
@@ -47,12 +45,13 @@ def _build_resnet(config, options):
     block_kind, stage_blocks, use_bias, _ = config
     block = BLOCKS[block_kind]
     inputs = options.input()
-    x = layers.ZeroPadding2D(3, name="conv1_pad")(options.preprocess(inputs))
+    x = options.preprocess(inputs)
+    x = zl.nd(x).ZeroPadding(3, name="conv1_pad")(x)
     x = zl.conv_bn_act(x, 64, 7, 2, padding="valid", use_bias=use_bias, bn_epsilon=1.001e-5,
                        name="conv1")
     features = [x]
-    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
-    x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+    x = zl.nd(x).ZeroPadding(1, name="pool1_pad")(x)
+    x = zl.nd(x).MaxPooling(3, strides=2, name="pool1_pool")(x)
     for stage, (filters, blocks) in enumerate(zip(STAGE_FILTERS, stage_blocks), start=2):
         for index in range(1, blocks + 1):
             first = index == 1
@@ -66,5 +65,6 @@ def _build_resnet(config, options):
 for _name, _config in RESNETS.items():
     register_model(_name, functools.partial(_build_resnet, _config), paper=PAPER,
                    input_shape=(224, 224, 3), min_size=32, features=_features(_config),
+                   spatial_dims=(1, 2, 3),
                    preprocessing=_config[3],
                    published_weights=PublishedWeights.tf_kernels(_WEIGHTS_URL, _name, _WEIGHT_HASHES))

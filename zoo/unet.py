@@ -48,11 +48,11 @@ def _conv_block(x, filters, convs, batch_norm, name):
 
 
 def _size_error(options, what, multiple):
-    height, width, _ = options.input_shape
+    sizes = options.input_shape[:-1]
+    fitting = "x".join(str(-(-d // multiple) * multiple) for d in sizes)
     return ValueError(f"{options.name} with {what} needs input height and width that are "
-                      f"multiples of {multiple}; got {height}x{width} "
-                      f"(input_shape={options.input_shape}); e.g. "
-                      f"{-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}.")
+                      f"multiples of {multiple}; got {'x'.join(map(str, sizes))} "
+                      f"(input_shape={options.input_shape}); e.g. {fitting}.")
 
 
 def _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights):
@@ -86,7 +86,7 @@ def _contracting_path(inputs, base_filters, depth, convs, batch_norm):
     for level in range(depth):
         x = _conv_block(x, base_filters * 2 ** level, convs, batch_norm, f"down{level}")
         skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
+        x = zl.nd(x).MaxPooling(2, name=f"down{level}_pool")(x)
     return _conv_block(x, base_filters * 2 ** depth, convs, batch_norm, "bottleneck"), skips
 
 
@@ -107,10 +107,10 @@ def _encoder_path(options, encoder, encoder_weights, depth):
     levels = list(zip([1] + strides, [None] + model.outputs))[:depth + 1]
     if options.fixed_size:
         what = f"encoder={encoder!r} ({depth} downsampling steps)"
-        height, width, _ = options.input_shape
-        if height % strides[depth - 1] or width % strides[depth - 1]:
+        sizes = options.input_shape[:-1]
+        if any(d % strides[depth - 1] for d in sizes):
             raise _size_error(options, what, strides[depth - 1])
-        if any(tuple(m.shape[1:3]) != (height // s, width // s) for s, m in levels[1:]):
+        if any(tuple(m.shape[1:-1]) != tuple(d // s for d in sizes) for s, m in levels[1:]):
             raise ValueError(f"{options.name}: the maps of encoder {encoder!r} are not its input "
                              "divided by their strides (it pads 'valid'), so the decoder cannot "
                              "mirror them; choose an encoder with 'same' padding, e.g. 'resnet50'.")
@@ -124,8 +124,8 @@ def _expanding_path(x, levels, base_filters, convs, batch_norm):
     stride, x = x
     for level in reversed(range(len(levels))):
         (level_stride, skip), filters = levels[level], base_filters * 2 ** level
-        ratio = (stride // level_stride,) * 2
-        x = layers.Conv2DTranspose(filters, ratio, strides=ratio, name=f"up{level}_upconv")(x)
+        ratio = stride // level_stride
+        x = zl.nd(x).ConvTranspose(filters, ratio, strides=ratio, name=f"up{level}_upconv")(x)
         if skip is not None:
             x = layers.Concatenate(name=f"up{level}_concat")([skip, x])
         x = _conv_block(x, filters, convs, batch_norm, f"up{level}")
@@ -140,7 +140,7 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
     _check_arguments(options, base_filters, depth, batch_norm, encoder, encoder_weights)
     if encoder is None:
         depth = depth or DEFAULT_DEPTH
-        if any(d is not None and d % 2 ** depth for d in options.input_shape[:2]):
+        if any(d is not None and d % 2 ** depth for d in options.input_shape[:-1]):
             raise _size_error(options, f"depth={depth}", 2 ** depth)
         inputs = options.input()
         x, skips = _contracting_path(options.preprocess(inputs), base_filters, depth, convs, batch_norm)
@@ -150,7 +150,7 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
     if options.dropout_or(0.0):
         x = (x[0], layers.Dropout(options.dropout, name="bottleneck_dropout")(x[1]))
     x = _expanding_path(x, levels, base_filters, convs, batch_norm)
-    head = layers.Conv2D(options.num_classes, 1, activation=options.classifier_activation,
+    head = zl.nd(x).Conv(options.num_classes, 1, activation=options.classifier_activation,
                          name="predictions", dtype=zl.LOGITS_DTYPE)
     return options.finish(inputs, x, head=head)
 
@@ -158,4 +158,5 @@ def _build_unet(config, options, *, base_filters=64, depth=None, batch_norm=Fals
 for _name, _config in UNETS.items():
     register_model(_name, functools.partial(_build_unet, _config), paper=PAPER,
                    input_shape=_config[1], min_size=2 ** DEFAULT_DEPTH, num_classes=2, preprocessing="unit",
+                   spatial_dims=(1, 2, 3),
                    task="segmentation")

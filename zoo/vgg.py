@@ -8,8 +8,6 @@ models have none; it holds no weights and is off at inference).
 
 import functools
 
-from keras import layers
-
 from zoo import layers as zl
 from zoo.options import PublishedWeights
 from zoo.registry import register_model
@@ -51,7 +49,7 @@ def _build_vgg(stage_convs, options):
         for index in range(1, convs + 1):
             x = zl.conv_bn_act(x, filters, 3, use_bias=True, batch_norm=False,
                                suffixes=("", "", "_relu"), name=f"block{stage}_conv{index}")
-        x = layers.MaxPooling2D(2, strides=2, name=f"block{stage}_pool")(x)
+        x = zl.nd(x).MaxPooling(2, strides=2, name=f"block{stage}_pool")(x)
         features.append(x)
     head = options.dense_head(HIDDEN, default_dropout=0.5)
     return options.finish(inputs, x, features, head=head)
@@ -60,6 +58,7 @@ def _build_vgg(stage_convs, options):
 for _name, (_config, _preprocessing) in VGGS.items():
     register_model(_name, functools.partial(_build_vgg, _config), paper=PAPER,
                    input_shape=(224, 224, 3), min_size=32, preprocessing=_preprocessing,
+                   spatial_dims=(1, 2, 3),
                    head_layers=(*(name for name, _ in HIDDEN), "predictions"),
                    features=[(2 ** stage, filters) for stage, filters in enumerate(STAGE_FILTERS, start=1)],
                    published_weights=PublishedWeights.tf_kernels(

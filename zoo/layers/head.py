@@ -2,21 +2,23 @@
 
 from keras import layers
 
+from zoo.layers.rank import nd
+
 # The logits layer computes in float32 under any mixed-precision policy: the loss
 # and the softmax need float32's range, and a caller gets float32 logits (as
 # Keras' mixed-precision guide asks of a model's last layer). Weights unchanged.
 LOGITS_DTYPE = "float32"
 
-_POOL_LAYERS = {"avg": (layers.GlobalAveragePooling2D, "avg_pool"),
-                "max": (layers.GlobalMaxPooling2D, "max_pool")}
+_POOL_NAMES = {"avg": "avg_pool", "max": "max_pool"}
 
 
 def global_pool(x, pooling, keepdims=False):
     """`pooling` in (None, "avg", "max"): the feature map, or its global pool."""
     if pooling is None:
         return x
-    layer, name = _POOL_LAYERS[pooling]
-    return layer(keepdims=keepdims, name=name)(x)
+    rank = nd(x)
+    layer = rank.GlobalAveragePooling if pooling == "avg" else rank.GlobalMaxPooling
+    return layer(keepdims=keepdims, name=_POOL_NAMES[pooling])(x)
 
 
 def classifier_head(x, num_classes, *, dropout=0.0, activation=None):

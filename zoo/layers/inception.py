@@ -9,6 +9,7 @@ module cheap: they cut the channels before the expensive convs and the pool.
 from keras import layers
 
 from zoo.layers.conv import conv_bn_act
+from zoo.layers.rank import nd
 
 # Layer names follow the Caffe model's (inception_3a/1x1, .../3x3_reduce, ...):
 # the conv is `<module>_<branch>`, then `_bn` and `_relu`.
@@ -32,7 +33,7 @@ def inception_module(x, filters_1x1, reduce_3x3, filters_3x3, reduce_5x5, filter
     branch_1x1 = conv(x, filters_1x1, 1, "1x1")
     branch_3x3 = conv(conv(x, reduce_3x3, 1, "3x3_reduce"), filters_3x3, 3, "3x3")
     branch_5x5 = conv(conv(x, reduce_5x5, 1, "5x5_reduce"), filters_5x5, 5, "5x5")
-    pooled = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    pooled = nd(x).MaxPooling(3, strides=1, padding="same", name=f"{name}_pool")(x)
     branch_pool = conv(pooled, pool_proj, 1, "pool_proj")
     return layers.Concatenate(axis=-1, name=f"{name}_output")(
         [branch_1x1, branch_3x3, branch_5x5, branch_pool])

@@ -9,6 +9,7 @@ in keras.applications' order, so published weight files load by order.
 from keras import layers
 
 from zoo.layers.conv import conv_bn_act
+from zoo.layers.rank import depthwise_conv, nd, spatial_dims
 
 
 def make_divisible(value, divisor=8):
@@ -19,33 +20,33 @@ def make_divisible(value, divisor=8):
 
 
 def correct_pad(x, kernel_size):
-    """ZeroPadding2D amounts that make a stride-2 "valid" conv match TF's "same".
+    """ZeroPadding amounts, one (before, after) pair per spatial axis, that make a
+    stride-2 "valid" conv match TF's "same".
 
-    keras.applications' `imagenet_utils.correct_pad`: one pixel less on the
-    top/left of even-sized inputs.
+    keras.applications' `imagenet_utils.correct_pad`: one pixel less before
+    (top/left) on even-sized axes; an unknown size counts as even.
     """
-    height, width = x.shape[1:3]
-    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
     half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
+    pads = tuple((half - (1 if size is None else 1 - size % 2), half) for size in x.shape[1:-1])
+    return pads[0] if len(pads) == 1 else pads
 
 
 def depthwise_bn_act(x, kernel_size=3, strides=1, *, name, depth_multiplier=1,
                      activation="relu6", pad=None, bn_momentum=0.99,
                      suffixes=("_pad", "_dw", "_dw_bn", "_dw_act")):
-    """DepthwiseConv2D (no bias), BatchNormalization, activation.
+    """Depthwise conv (no bias; any rank, see `rank.depthwise_conv`), BatchNormalization,
+    activation.
 
-    Strided convs are "valid" after an explicit ZeroPadding2D: `pad` amounts,
+    Strided convs are "valid" after an explicit ZeroPadding: `pad` amounts,
     or `correct_pad` by default. `suffixes` name the (pad, depthwise, bn,
     activation) layers.
     """
     pad_suffix, dw_suffix, bn_suffix, act_suffix = suffixes
     if strides != 1:
-        x = layers.ZeroPadding2D(correct_pad(x, kernel_size) if pad is None else pad,
-                                 name=name + pad_suffix)(x)
-    x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same" if strides == 1 else "valid",
-                               depth_multiplier=depth_multiplier, use_bias=False,
-                               name=name + dw_suffix)(x)
+        x = nd(x).ZeroPadding(correct_pad(x, kernel_size) if pad is None else pad,
+                              name=name + pad_suffix)(x)
+    x = depthwise_conv(x, kernel_size, strides=strides, padding="same" if strides == 1 else "valid",
+                       depth_multiplier=depth_multiplier, name=name + dw_suffix)
     x = layers.BatchNormalization(epsilon=1e-3, momentum=bn_momentum, name=name + bn_suffix)(x)
     return layers.Activation(activation, name=name + act_suffix)(x)
 
@@ -54,10 +55,11 @@ def depthwise_separable_block(x, filters, strides=1, *, block_id, depth_multipli
     """MobileNet v1: 3x3 depthwise-bn-relu6, then 1x1 pointwise-bn-relu6.
 
     Named as keras.applications.MobileNet (`conv_dw_<id>`, `conv_pw_<id>`);
-    stride-2 inputs are padded ((0, 1), (0, 1)) whatever their size, as there.
+    stride-2 inputs are padded (0, 1) on each axis whatever their size, as there.
     """
+    dims = spatial_dims(x)
     x = depthwise_bn_act(x, 3, strides, name="conv", depth_multiplier=depth_multiplier,
-                         pad=((0, 1), (0, 1)),
+                         pad=(0, 1) if dims == 1 else ((0, 1),) * dims,
                          suffixes=(f"_pad_{block_id}", f"_dw_{block_id}", f"_dw_{block_id}_bn",
                                    f"_dw_{block_id}_relu"))
     return conv_bn_act(x, filters, 1, activation="relu6", name=f"conv_pw_{block_id}",
@@ -70,10 +72,11 @@ def squeeze_excite(x, filters_se, *, name, activation="swish"):
     Both 1x1 convs have a bias, as in keras.applications.EfficientNet.
     """
     filters = x.shape[-1]
-    se = layers.GlobalAveragePooling2D(name=f"{name}_se_squeeze")(x)
-    se = layers.Reshape((1, 1, filters), name=f"{name}_se_reshape")(se)
-    se = layers.Conv2D(filters_se, 1, padding="same", activation=activation, name=f"{name}_se_reduce")(se)
-    se = layers.Conv2D(filters, 1, padding="same", activation="sigmoid", name=f"{name}_se_expand")(se)
+    rank = nd(x)
+    se = rank.GlobalAveragePooling(name=f"{name}_se_squeeze")(x)
+    se = layers.Reshape((1,) * rank.dims + (filters,), name=f"{name}_se_reshape")(se)
+    se = rank.Conv(filters_se, 1, padding="same", activation=activation, name=f"{name}_se_reduce")(se)
+    se = rank.Conv(filters, 1, padding="same", activation="sigmoid", name=f"{name}_se_expand")(se)
     return layers.Multiply(name=f"{name}_se_excite")([x, se])
 
 
