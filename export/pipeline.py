@@ -189,6 +189,7 @@ def _tflite(job, stage, sm_path, *, result, quantize, representative, representa
             quantized_io, allow_flex, parity_threshold, latency_runs, num_threads):
     """Step 3: the TFLite file, its parity with Keras and its latency; returns its I/O details."""
     logging.info("Converting %s to TFLite (%s)", job.name, quantize)
+    tflite.check_runtime_support(job.model)
     flat = tflite.convert(sm_path, quantize, representative, representative_steps, quantized_io)
     counts = tflite.op_counts(flat)
     flex = tflite.check_flex(flat, job.model, allow_flex)

@@ -106,6 +106,20 @@ def layers_causing(model, flex):
     return found
 
 
+def check_runtime_support(model):
+    """Refuses, before conversion, layers that convert to a builtin op LiteRT's
+    kernel cannot run: a grouped Conv3D (the 3D depthwise conv of zoo's 3D
+    MobileNets and EfficientNets) becomes CONV_3D, whose kernel has no groups
+    and fails when the interpreter prepares it."""
+    grouped = [layer.name for layer in _leaf_layers(model)
+               if isinstance(layer, keras.layers.Conv3D) and layer.groups > 1]
+    if grouped:
+        raise ExportError(
+            f"{model.name}: LiteRT's CONV_3D kernel has no groups, so the grouped Conv3D "
+            f"layer(s) {', '.join(map(repr, grouped[:5]))}{' ...' if len(grouped) > 5 else ''} "
+            "(3D depthwise convolutions) cannot run on a phone; a 3D ResNet or VGG has none.")
+
+
 def check_flex(flatbuffer, model, allow_flex):
     """The Flex ops in `flatbuffer` (a report dict); raises unless allowed."""
     flex = flex_ops(op_counts(flatbuffer))
