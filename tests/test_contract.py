@@ -1,5 +1,6 @@
 """Training contracts over every registered model (as timm's and keras-hub's tests
-do), each built at its smallest valid input so that a model takes a second or two:
+do; the similarity models: tests/test_similarity.py), each built at its smallest valid
+input so that a model takes a second or two:
 
 - one backward pass gives every trainable weight a finite, non-zero gradient;
 - under the mixed_bfloat16 policy the outputs (the logits the loss is computed
@@ -13,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_registry import small_shape
+from test_registry import CLASS_SCORES, small_shape
 
 import zoo
 from zoo.inception import AUX_MIN_SIZE
@@ -70,7 +71,7 @@ def bn_betas(model):
             if isinstance(layer, keras.layers.BatchNormalization) and layer.center}
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", CLASS_SCORES)
 def test_one_backward_pass_reaches_every_trainable_weight(name):
     # Stochastic depth off: it drops a residual branch per sample, so with a batch
     # of 2 it drops a whole block with probability rate**2, whose weights then
@@ -116,7 +117,7 @@ def mixed_bfloat16():
         keras.mixed_precision.set_global_policy("float32")
 
 
-@pytest.mark.parametrize("name", zoo.list_models())
+@pytest.mark.parametrize("name", CLASS_SCORES)
 def test_mixed_bfloat16_outputs_and_variables_are_float32(name, mixed_bfloat16):
     model, _ = contract_build(name)
     # The logits must come out of a float32 layer so the loss is computed in float32.

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from test_params import REFERENCE
+from test_registry import CLASS_SCORES
 
 import export
 import zoo
@@ -61,7 +62,7 @@ def _params(name):
 
 def _registry_params():
     return [pytest.param(name, id=name, marks=[pytest.mark.slow] if _params(name) > SLOW_PARAMS else [])
-            for name in zoo.list_models()]
+            for name in CLASS_SCORES]  # the embedding's export: tests/test_similarity.py
 
 
 def _files(directory):

@@ -6,17 +6,30 @@
     zoo.get_entry("resnet50").input_shape
     zoo.model_info("resnet50")["params"]
     zoo.boxes.nms(boxes, scores)            # box formats, IoU, NMS, anchors, COCO/VOC AP
+    embedder = zoo.build("embedding", backbone="resnet18", embedding_dim=128)
+    loss = zoo.losses.TripletLoss(margin=0.2, mining="semi_hard")
     zoo.build("resnet18", input_shape=(16, 112, 112, 3))  # 1D/3D from the same builders
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
 """
 
-# Importing a family registers its models; boxes is `zoo.boxes`.
-from zoo import alexnet, boxes, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
+# Importing a family registers its models; boxes and losses are `zoo.boxes`, `zoo.losses`.
+from zoo import (  # noqa: F401
+    alexnet,
+    boxes,
+    efficientnet,
+    inception,
+    lenet,
+    losses,
+    mobilenet,
+    resnet,
+    similarity,
+    unet,
+    vgg,
+)
 from zoo.inference import inference_model
 from zoo.inflate import inflate
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
 
 __version__ = "0.1.0"
 __all__ = ["ModelEntry", "boxes", "build", "get_entry", "inference_model", "inflate", "list_models",
-           "model_info",
-           "register_model", "__version__"]
+           "losses", "model_info", "register_model", "__version__"]

@@ -20,8 +20,9 @@ def _layer_flops(layer):
         return 2 * _spatial(layer.output.shape) * math.prod(layer.kernel.shape)
     if isinstance(layer, layers.Dense):
         return 2 * math.prod(layer.output.shape[1:-1]) * math.prod(layer.kernel.shape)
-    if hasattr(layer, "layers"):  # a nested model, e.g. a U-Net's encoder
-        return sum(_layer_flops(inner) for inner in layer.layers)
+    if hasattr(layer, "layers"):
+        # A nested model, once per call: a Siamese network runs its shared embedding twice.
+        return max(1, len(layer._inbound_nodes)) * sum(_layer_flops(inner) for inner in layer.layers)
     return 0
 
 

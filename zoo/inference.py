@@ -18,4 +18,6 @@ def inference_model(model):
     kept = [output for output in model.outputs if not is_side_branch(output)]
     if not kept:
         raise ValueError(f"{model.name}: every output is a side branch (a layer named aux*).")
-    return keras.Model(model.inputs, kept[0] if len(kept) == 1 else kept, name=model.name)
+    # One input as a tensor, not a list of one: Keras warns when called with a bare tensor.
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, kept[0] if len(kept) == 1 else kept, name=model.name)

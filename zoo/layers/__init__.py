@@ -14,11 +14,13 @@ from zoo.layers.mobile import (
     mbconv,
     squeeze_excite,
 )
+from zoo.layers.pair import PairFeatures
 from zoo.layers.preprocess import Preprocess
 from zoo.layers.rank import RANKS, depthwise_conv, nd, spatial_dims
 from zoo.layers.residual import basic_block, bottleneck_block
 
-__all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "LocalResponseNormalization", "Preprocess",
+__all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "LocalResponseNormalization",
+           "PairFeatures", "Preprocess",
            "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
            "depthwise_conv", "depthwise_separable_block", "global_pool", "inception_module",
