@@ -134,13 +134,17 @@ def value_range_of(model):
 
 def output_kinds(model):
     """What each output holds, for the metadata, told by its shape: one vector per
-    image from a single-output model is logits, a map at the input's height and
-    width per-pixel logits (probabilities after a softmax), anything else features.
-    Callers that know better (the harness knows its task) pass output_kinds."""
+    image from a single-output model is logits (embeddings after an L2
+    normalisation), a map at the input's height and width per-pixel logits
+    (probabilities after a softmax), anything else features. Callers that know
+    better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
     kinds = []
     for tensor in model.outputs:
         shape = tuple(tensor.shape)
+        if isinstance(tensor._keras_history.operation, keras.layers.UnitNormalization):
+            kinds.append("embeddings")
+            continue
         if len(shape) == 2 and len(model.outputs) == 1:
             kind = "logits"
         elif len(shape) == 4 and shape[1:3] == size:

@@ -563,6 +563,8 @@ def test_output_kinds_are_told_by_shape():
     assert source.output_kinds(keras.Model(inputs, probabilities)) == ["probabilities"]
     assert source.output_kinds(keras.Model(inputs, [pooled, pixels])) == [
         "features", "per_pixel_logits"]
+    unit = keras.layers.UnitNormalization()(pooled)
+    assert source.output_kinds(keras.Model(inputs, unit)) == ["embeddings"]
 
 
 def test_the_export_library_does_not_import_the_harness():
