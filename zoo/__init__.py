@@ -7,11 +7,11 @@
     zoo.model_info("resnet50")["params"]
 """
 
-# Importing a family registers its models.
-from zoo import alexnet, efficientnet, inception, lenet, mobilenet, resnet, unet, vgg  # noqa: E402,F401
+# Importing a family registers its models; zoo.synthesis optimises images on them.
+from zoo import alexnet, efficientnet, inception, lenet, mobilenet, resnet, synthesis, unet, vgg  # noqa: E402,F401
 from zoo.inference import inference_model
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
 
 __version__ = "0.1.0"
 __all__ = ["ModelEntry", "build", "get_entry", "inference_model", "list_models", "model_info",
-           "register_model", "__version__"]
+           "register_model", "synthesis", "__version__"]
