@@ -238,3 +238,43 @@ def test_bad_synthesis_arguments(kwargs, message):
     image = np.zeros((32, 32, 3))
     with pytest.raises(ValueError, match=message):
         synthesis.style_transfer(image + 1, image + 2, model="vgg11", **kwargs)
+
+
+# ---------------------------------------------------------------- DeepDream
+
+
+def test_deep_dream_amplifies_the_layer_over_octaves():
+    image = synthesis.load_image("chelsea", 48)
+    result = synthesis.deep_dream(image, model="vgg11", octaves=2, steps=6)
+    assert result.image.shape == image.shape
+    assert 0.0 <= result.image.min() and result.image.max() <= 255.0
+    loss, octave = result.history["loss"], result.history["octave"]
+    assert list(octave) == [0] * 6 + [1] * 7  # each step's start, then the end
+    for k in (0, 1):
+        assert loss[octave == k][-1] > 1.2 * loss[octave == k][0]
+
+
+def test_deep_dream_steps_are_normalised_and_octaves_lose_no_detail():
+    image = synthesis.load_image("chelsea", 40)
+    # step_size=0: shrinking to the octaves and adding the detail back gives the input.
+    still = synthesis.deep_dream(image, model="vgg11", layers="block3_conv1_relu", octaves=3, steps=1, step_size=0)
+    np.testing.assert_allclose(still.image, image, atol=1e-3)
+    # One step moves a pixel by step_size on average (the gradient over its mean |value|).
+    moved = synthesis.deep_dream(image, model="vgg11", layers="block3_conv1_relu", octaves=1, steps=1,
+                                 step_size=2.0, jitter=0)
+    assert np.mean(np.abs(moved.image - image)) == pytest.approx(2.0, rel=0.02)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(octaves=0), "octaves"), (dict(octave_scale=0.5), "octave_scale"),
+    (dict(jitter=-1), "jitter"), (dict(steps=1.5), "steps"),
+    (dict(octaves=4, octave_scale=4.0), "too small"),
+])
+def test_bad_deep_dream_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthesis.deep_dream(np.full((32, 32, 3), 128.0), model="vgg11", **kwargs)
+
+
+def test_images_too_small_for_the_layers_say_so():
+    with pytest.raises(ValueError, match="8x8 pixels is too small"):
+        synthesis.texture(np.full((8, 8), 100.0), model="vgg11", layers=("block1_conv1_relu", "block5_conv1_relu"))

@@ -205,6 +205,18 @@ def _extractor(model, layers):
     return extractor
 
 
+def _check_size(extractor, shape, what):
+    """Raises a clear error when an image of `shape` is too small for the layers."""
+    try:
+        specs = extractor.compute_output_spec(keras.KerasTensor(shape))
+        empty = [layer for layer, spec in specs.items() if 0 in spec.shape]
+    except ValueError:  # a pooling or valid convolution with nothing left to cover
+        empty = list(extractor.output)  # the {layer: tensor} dict of _extractor
+    if empty:
+        raise ValueError(f"{what} of {shape[1]}x{shape[2]} pixels is too small for {', '.join(empty)} "
+                         f"of {extractor.name}: it has no activations there.")
+
+
 def feature_extractor(model="vgg19", layers=None, *, weights=None):
     """A keras.Model from 0-255 images (batch, height, width, channels) to the
     dict {layer name: activation} of `model`'s `layers` (a name or names).
@@ -255,8 +267,9 @@ def _read(name):
     return getattr(data, name)()
 
 
-def _as_input(image, channels, what):
-    """(1, height, width, channels) float32 0-255 pixels for a model with `channels`."""
+def _as_input(image, extractor, what):
+    """(1, height, width, channels) float32 0-255 pixels for `extractor`'s input."""
+    channels = extractor.input_shape[-1]
     pixels = np.asarray(image, dtype=np.float32)
     if pixels.ndim == 4 and pixels.shape[0] == 1:
         pixels = pixels[0]
@@ -277,6 +290,7 @@ def _as_input(image, channels, what):
         pixels = pixels[..., :3]  # drop alpha
     elif have != channels:
         raise ValueError(f"{what} has {have} channels; the model takes {channels}.")
+    _check_size(extractor, (1, *pixels.shape), what)
     return pixels[None]
 
 
@@ -464,10 +478,9 @@ def style_transfer(content, style, *, model="vgg19", weights=None, content_layer
     content_weights = _layer_weights(content_layer or default_content, "content_layer")
     style_weights = _layer_weights(style_layers or default_style, "style_layers")
     extractor = _extractor(backbone, list({**content_weights, **style_weights}))
-    channels = backbone.input_shape[-1]
-    content = _as_input(content, channels, "content")
+    content = _as_input(content, extractor, "content")
     on_content = extractor(content, training=False)
-    on_style = extractor(_as_input(style, channels, "style"), training=False)
+    on_style = extractor(_as_input(style, extractor, "style"), training=False)
     objective = _Objective(
         extractor, content={layer: (on_content[layer], w) for layer, w in content_weights.items()},
         style={layer: (on_style[layer], w) for layer, w in style_weights.items()},
@@ -490,9 +503,10 @@ def texture(example, size=None, *, model="vgg19", weights=None, layers=None, tv_
     backbone, maps = _backbone(model, weights)
     style_weights = _layer_weights(layers or _default_layers(backbone, maps)[1], "layers")
     extractor = _extractor(backbone, list(style_weights))
-    channels = backbone.input_shape[-1]
-    example = _as_input(example, channels, "example")
+    example = _as_input(example, extractor, "example")
     size = example.shape[1:3] if size is None else (size, size) if isinstance(size, int) else tuple(size)
+    channels = example.shape[-1]
+    _check_size(extractor, (1, *size, channels), "size")
     on_example = extractor(example, training=False)
     objective = _Objective(extractor, style={layer: (on_example[layer], w) for layer, w in style_weights.items()},
                            alpha=0.0, tv_weight=tv_weight, tv_form=tv_form, tv_beta=tv_beta, normalize=normalize)
@@ -510,9 +524,85 @@ def invert(image, layer, *, model="vgg19", weights=None, tv_weight=0.05, tv_form
     backbone, _ = _backbone(model, weights)
     weights_by_layer = _layer_weights(layer, "layer")
     extractor = _extractor(backbone, list(weights_by_layer))
-    image = _as_input(image, backbone.input_shape[-1], "image")
+    image = _as_input(image, extractor, "image")
     target = extractor(image, training=False)
     objective = _Objective(extractor, content={name: (target[name], w) for name, w in weights_by_layer.items()},
                            beta=0.0, tv_weight=tv_weight, tv_form=tv_form, tv_beta=tv_beta, normalize=normalize)
     return _optimize(objective, _noise(image.shape, seed), steps=steps, optimizer=optimizer,
                      learning_rate=learning_rate, callback=callback)
+
+
+
+def _check_number(name, value, low, integer=False):
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= low:
+        raise ValueError(f"{name} must be {'an int' if integer else 'a number'} >= {low}; got {value!r}.")
+
+
+def _resize(image, size):
+    return tf.image.resize(image, size, method="bilinear")
+
+
+def deep_dream(image, layers=None, *, model="vgg19", weights=None, octaves=4, octave_scale=1.4, steps=10,
+               step_size=1.5, jitter=32, seed=0, callback=None):
+    """DeepDream (Mordvintsev et al. 2015): gradient ascent on the pixels to
+    amplify what `layers` see, as Google's notebook does it.
+
+    The objective is sum_l weight_l * mean(a_l^2) (layers: a name, names or
+    {name: weight}; None: the model's default content layer). Each step rolls
+    the image by a random shift of up to `jitter` pixels, takes the gradient,
+    divides it by its mean absolute value (so `step_size` is the mean change
+    of a pixel per step), and clips to [0, 255]. Octaves: the ascent runs first
+    on the image shrunk by octave_scale^(octaves - 1), then on ever larger
+    ones; at each octave the image is the original at that size plus the
+    detail dreamt so far, upscaled, so with step_size=0 the result is the input.
+    Returns Synthesis(image, history): "loss" (the objective before each step,
+    and at the end) and "octave" (which octave each entry belongs to).
+    """
+    _check_number("octaves", octaves, 1, integer=True)
+    _check_number("octave_scale", octave_scale, 1)
+    _check_number("steps", steps, 1, integer=True)
+    _check_number("step_size", step_size, 0)
+    _check_number("jitter", jitter, 0, integer=True)
+    backbone, maps = _backbone(model, weights)
+    layer_weights = _layer_weights(layers or _default_layers(backbone, maps)[0], "layers")
+    extractor = _extractor(backbone, list(layer_weights))
+    original = tf.constant(_as_input(image, extractor, "image"))
+
+    @tf.function
+    def loss_and_grad(x, shift):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            # Rolled inside the tape, so the gradient is already unrolled.
+            features = extractor(tf.roll(x, shift, axis=(1, 2)), training=False)
+            loss = tf.add_n([weight * tf.reduce_mean(tf.square(features[layer]))
+                             for layer, weight in layer_weights.items()])
+        return loss, tape.gradient(loss, x)
+
+    height, width = original.shape[1:3]
+    sizes = [(max(1, round(height / octave_scale ** i)), max(1, round(width / octave_scale ** i)))
+             for i in reversed(range(octaves))]
+    _check_size(extractor, (1, *sizes[0], original.shape[-1]), "The first octave (fewer octaves or a "
+                "smaller octave_scale make it larger)")
+    rng, history = np.random.default_rng(seed), {"loss": [], "octave": []}
+
+    def record(loss, octave):
+        history["loss"].append(float(loss))
+        history["octave"].append(octave)
+        if callback is not None:
+            callback(len(history["loss"]) - 1, {"loss": float(loss), "octave": octave})
+
+    detail = tf.zeros((1, *sizes[0], original.shape[-1]))
+    for octave, size in enumerate(sizes):
+        base = _resize(original, size)
+        x = base + _resize(detail, size)
+        for _ in range(steps):
+            shift = rng.integers(-jitter, jitter + 1, size=2)
+            loss, grad = loss_and_grad(x, tf.constant(shift, tf.int32))
+            record(loss, octave)
+            # No epsilon: a random network's gradients can be ~1e-12 per pixel.
+            step = tf.math.divide_no_nan(grad, tf.reduce_mean(tf.abs(grad)))
+            x = tf.clip_by_value(x + step_size * step, 0.0, 255.0)
+        detail = x - base
+    record(loss_and_grad(x, tf.zeros(2, tf.int32))[0], octaves - 1)
+    return Synthesis(x.numpy()[0], {name: np.asarray(values) for name, values in history.items()})
