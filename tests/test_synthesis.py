@@ -231,6 +231,7 @@ def test_any_keras_model_with_named_layers():
     (dict(optimizer="sgd"), "optimizer"),
     (dict(init="zeros"), "init"),
     (dict(steps=0), "steps"),
+    (dict(learning_rate=0), "learning_rate"),
     (dict(tv_form="l2"), "tv_form"),
     (dict(style_layers=("block1_conv1_relu", "block9_conv1")), "block9_conv1"),
 ])

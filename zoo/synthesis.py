@@ -1,6 +1,7 @@
 """Image synthesis by optimising pixels against a CNN's features: neural style
-transfer (Gatys et al. 2016), texture synthesis (Gatys et al. 2015) and feature
-inversion (Mahendran and Vedaldi 2015), on any zoo model and any of its layers.
+transfer (Gatys et al. 2016), texture synthesis (Gatys et al. 2015), feature
+inversion (Mahendran and Vedaldi 2015) and DeepDream (Mordvintsev et al.
+2015), on any zoo model and any of its layers.
 
     from zoo import synthesis
     content, style = synthesis.load_image("chelsea", 128), synthesis.load_image("brick", 128)
@@ -302,6 +303,12 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
 
 
+def _check_number(name, value, low, integer=False):
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= low:
+        raise ValueError(f"{name} must be {'an int' if integer else 'a number'} >= {low}; got {value!r}.")
+
+
 def _layer_weights(layers, what):
     """{layer: lambda_l} from a name, names (lambda_l = 1) or a dict."""
     if isinstance(layers, str):
@@ -387,8 +394,9 @@ def _noise(shape, seed):
 def _optimize(objective, init, *, steps, optimizer, learning_rate, callback):
     """Minimises `objective` over the pixels from `init`, within [0, 255]."""
     _check_choice("optimizer", optimizer, OPTIMIZERS)
-    if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int; got {steps!r}.")
+    _check_number("steps", steps, 1, integer=True)
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be a positive number of pixels; got {learning_rate!r}.")
     history = {}
 
     def record(costs):
@@ -462,12 +470,16 @@ def style_transfer(content, style, *, model="vgg19", weights=None, content_layer
 
     content, style: 0-255 images (any sizes; see `load_image`); the result has
     the content image's size. model, weights: see `feature_extractor`.
-    content_layer: a layer name; style_layers: names (equal lambda_l) or
-    {name: lambda_l}; None: Gatys et al.'s VGG layers (block4_conv2 for
-    content, block1..5_conv1 for style, post-ReLU), or the model's feature maps.
-    alpha, beta, tv_weight: the weights of the (normalised, see the module
-    docstring) costs; tv_form, tv_beta: see `total_variation`. steps: L-BFGS-B
-    iterations or Adam steps; learning_rate: Adam's, in pixels per step.
+    content_layer: a layer name (or names, or {name: weight}); style_layers:
+    names (equal lambda_l) or {name: lambda_l}; None: Gatys et al.'s VGG layers
+    (block4_conv2 for content, block1..5_conv1 for style, post-ReLU), or the
+    model's deepest-but-one and all of its feature maps.
+    alpha, beta, tv_weight: the weights of the costs (normalised, see the
+    module docstring; the TV term of a natural photo is ~0.02, so 1.0 only
+    damps the high-frequency artefacts); tv_form, tv_beta: see
+    `total_variation`. steps: L-BFGS-B iterations or Adam steps.
+    learning_rate, in pixels: Adam's step; for L-BFGS-B, how far its first
+    step moves the most sensitive pixel (see `_lbfgs`).
     init: "content" (start from C) or "noise" (seeded by `seed`).
     callback(step, costs): called with the costs at the start and after each step.
     Returns Synthesis(image, history).
@@ -530,13 +542,6 @@ def invert(image, layer, *, model="vgg19", weights=None, tv_weight=0.05, tv_form
                            beta=0.0, tv_weight=tv_weight, tv_form=tv_form, tv_beta=tv_beta, normalize=normalize)
     return _optimize(objective, _noise(image.shape, seed), steps=steps, optimizer=optimizer,
                      learning_rate=learning_rate, callback=callback)
-
-
-
-def _check_number(name, value, low, integer=False):
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value >= low:
-        raise ValueError(f"{name} must be {'an int' if integer else 'a number'} >= {low}; got {value!r}.")
 
 
 def _resize(image, size):
