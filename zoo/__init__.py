@@ -12,7 +12,7 @@
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
 """
 
-# Importing a family registers its models; boxes and losses are `zoo.boxes`, `zoo.losses`.
+# Importing a family registers its models; boxes, losses and synthesis are modules of tools.
 from zoo import (  # noqa: F401
     alexnet,
     boxes,
@@ -23,6 +23,7 @@ from zoo import (  # noqa: F401
     mobilenet,
     resnet,
     similarity,
+    synthesis,
     unet,
     vgg,
 )
@@ -32,4 +33,4 @@ from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, 
 
 __version__ = "0.1.0"
 __all__ = ["ModelEntry", "boxes", "build", "get_entry", "inference_model", "inflate", "list_models",
-           "losses", "model_info", "register_model", "__version__"]
+           "losses", "model_info", "register_model", "synthesis", "__version__"]
