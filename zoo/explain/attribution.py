@@ -151,7 +151,7 @@ def _guided_clone(model):
             copy.activation = guided(kind)
         return copy
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
     copy.set_weights(model.get_weights())
     return copy
 
@@ -171,7 +171,9 @@ def last_feature_map(model):
     """The layer Grad-CAM reads by default: for a zoo model, the last layer
     whose output has the channels of its deepest `features_only` map (e.g.
     resnet18's conv5_block2_out); otherwise, or if none matches, the last
-    layer with a 4-D output that is not the model's output."""
+    layer with a 4-D output that is not the model's output (for a U-Net the
+    full-resolution up0_conv2_relu: pass layer="bottleneck_conv2_relu" for
+    the coarse map of Seg-Grad-CAM)."""
     outputs = {id(t) for t in model.outputs}
     maps = [layer for layer in model.layers
             if len(layer._inbound_nodes) == 1 and len(layer.output.shape) == 4
