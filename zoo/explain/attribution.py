@@ -18,11 +18,14 @@ from zoo.registry import get_entry, list_models
 
 
 def _one_output(model):
-    model = inference_model(model) if len(model.outputs) > 1 else model
-    if len(model.outputs) != 1:
-        raise ValueError(f"{model.name} has {len(model.outputs)} outputs besides side branches; "
-                         "explain one: keras.Model(model.input, model.outputs[i]).")
-    return model
+    if len(model.outputs) == 1:
+        return model
+    kept = inference_model(model)
+    if len(kept.outputs) != 1 or len(kept.inputs) != 1:
+        raise ValueError(f"{model.name} has {len(kept.inputs)} inputs and {len(kept.outputs)} "
+                         "outputs besides side branches; explain a model with one of each: "
+                         "keras.Model(model.inputs[0], model.outputs[i]).")
+    return keras.Model(kept.inputs[0], kept.outputs[0], name=model.name)
 
 
 def _batch(model, image):
