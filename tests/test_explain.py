@@ -48,10 +48,22 @@ def test_receptive_field_of_vgg16(build):
     assert explain.receptive_field(model, "block1_conv1") == ReceptiveField((3, 3), (1, 1), (-1, -1))
 
 
-def test_receptive_field_of_resnet18_is_the_published_435():
-    model = zoo.build("resnet18", num_classes=10, input_shape=(64, 64, 3))
-    field = explain.receptive_field(model, "conv5_block2_out")
-    assert field.size == (435, 435) and field.stride == (32, 32)
+# google-research/receptive_field's table for the TF-Slim twins at 224x224:
+# receptive field, effective stride, effective padding (-offset). TF-Slim's
+# ResNet strides the 3x3 conv of a block's last unit, Keras's the first 1x1 of
+# its first: same field, padding 239 there, so only size and stride compare.
+PUBLISHED_FIELDS = [("alexnet", "pool5", 195, 64), ("mobilenet", "conv_pw_13_relu", 315, 126),
+                    ("resnet50", "conv5_block3_out", 483, None), ("resnet18", "conv5_block2_out", 435, None)]
+
+
+@pytest.mark.parametrize("name, layer, size, padding", PUBLISHED_FIELDS,
+                         ids=[row[0] for row in PUBLISHED_FIELDS])
+def test_receptive_field_of_zoo_models_matches_published_values(name, layer, size, padding):
+    model = zoo.build(name, include_top=False, input_shape=(224, 224, 3))
+    field = explain.receptive_field(model, layer)
+    assert field.size == (size, size) and field.stride == (32, 32)
+    if padding is not None:
+        assert field.offset == (-padding, -padding)
 
 
 def _positive_model():
@@ -287,27 +299,33 @@ SLOPES = {  # the guided rules, written out
     "relu6": lambda z: (z > 0) & (z < 6),
     "swish": lambda z: (z > 0) * (tf.sigmoid(z).numpy() * (1 + z * (1 - tf.sigmoid(z).numpy()))),
 }
-ACTIVATIONS = {"relu": keras.layers.ReLU, "relu6": lambda **k: keras.layers.ReLU(6.0, **k),
-               "swish": lambda **k: keras.layers.Activation("swish", **k)}
+LAYERS = {"relu": keras.layers.ReLU, "relu6": lambda **k: keras.layers.ReLU(6.0, **k),
+          "swish": lambda **k: keras.layers.Activation("swish", **k)}
+FORWARD = {"relu": tf.nn.relu, "relu6": tf.nn.relu6, "swish": tf.nn.silu}
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["layer", "fused"])
 @pytest.mark.parametrize("kind", sorted(SLOPES))
-def test_guided_backprop_follows_the_rule_of_each_activation(kind):
+def test_guided_backprop_follows_the_rule_of_each_activation(kind, fused):
+    """The activation as its own layer (ReLU, ReLU(6), Activation("swish")) or
+    fused into the convolution (Conv2D(activation=...))."""
     inputs = keras.Input((12, 12, 3))
-    z = keras.layers.Conv2D(4, 3, kernel_initializer=keras.initializers.RandomNormal(0, 0.01),
-                            name="first")(inputs)
-    a = ACTIVATIONS[kind](name="act")(z)
+    first = keras.layers.Conv2D(4, 3, activation=kind if fused else None, name="first",
+                                kernel_initializer=keras.initializers.RandomNormal(0, 0.01))
+    a = first(inputs) if fused else LAYERS[kind](name="act")(first(inputs))
     x = keras.layers.Conv2D(3, 1, name="second")(a)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(5, name="predictions")(x))
     image = photos(12)[0]
-    first = keras.Model(inputs, z)
+    linear = keras.layers.Conv2D(4, 3)  # the first convolution without its activation
+    linear.build((None, 12, 12, 3))
+    linear.set_weights(first.get_weights())
     rest = keras.Model(a, model.output)  # linear from the activation on
     x0 = tf.constant(image[None])
     with tf.GradientTape() as tape:
         tape.watch(x0)
-        pre = first(x0)
-    activated = model.get_layer("act")(pre)
+        pre = linear(x0)
+    activated = FORWARD[kind](pre)
     with tf.GradientTape() as inner:
         inner.watch(activated)
         score = rest(activated)[0, 4]
@@ -368,6 +386,18 @@ def test_grad_cam_of_resnet18_is_relu_of_cam_and_tf_keras_vis_reads_another_laye
                                               expand_cam=False, normalize_cam=False)[0]
         differs += not np.allclose(ours, default, rtol=1e-3, atol=1e-6)
     assert differs >= 3
+
+
+def test_grad_cam_default_layer_is_a_spatial_map_never_the_pooled_head():
+    # MobileNet's head keeps a 1x1 map after global pooling, with the last map's 1024 channels.
+    mobilenet = zoo.build("mobilenet", num_classes=3, input_shape=(32, 32, 3))
+    assert explain.last_feature_map(mobilenet).name == "conv_pw_13_relu"
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    x = keras.layers.Conv2D(2, 1, name="logits_map")(x)
+    model = keras.Model(inputs, keras.layers.Flatten(name="logits")(x))
+    assert explain.last_feature_map(model).name == "conv"
 
 
 def test_grad_cam_equals_its_definition_on_a_flattening_head():

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.explain.receptive_field import layer_output
+from zoo.explain.receptive_field import is_spatial, layer_output
 from zoo.inference import inference_model
 from zoo.registry import get_entry, list_models
 
@@ -174,13 +174,14 @@ def last_feature_map(model):
     """The layer Grad-CAM reads by default: for a zoo model, the last layer
     whose output has the channels of its deepest `features_only` map (e.g.
     resnet18's conv5_block2_out); otherwise, or if none matches, the last
-    layer with a 4-D output that is not the model's output (for a U-Net the
+    layer whose output is a spatial map (4-D, not after global pooling) and
+    not the model's output (for a U-Net the
     full-resolution up0_conv2_relu: pass layer="bottleneck_conv2_relu" for
     the coarse map of Seg-Grad-CAM)."""
-    outputs = {id(t) for t in model.outputs}
+    outputs, known = {id(t) for t in model.outputs}, {}
     maps = [layer for layer in model.layers
-            if len(layer._inbound_nodes) == 1 and len(layer.output.shape) == 4
-            and id(layer.output) not in outputs and not isinstance(layer, keras.layers.InputLayer)]
+            if len(layer._inbound_nodes) == 1 and id(layer.output) not in outputs
+            and not isinstance(layer, keras.layers.InputLayer) and is_spatial(layer.output, known)]
     if not maps:
         raise ValueError(f"{model.name} has no 4-D feature map to explain with Grad-CAM.")
     entry = _zoo_entry(model)

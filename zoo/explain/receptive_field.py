@@ -112,23 +112,38 @@ def _producer(tensor):
     return history.operation, list(node.input_tensors)
 
 
-def _fields(target):
-    """The field of `target`, computed input to output without recursion (deep
-    models have paths of hundreds of layers)."""
-    fields, stack = {}, [target]
+def _walk(target, step, known=None):
+    """`step(layer, inputs, their values, output)` applied from the model's
+    inputs to `target`, without recursion (deep models have paths of hundreds
+    of layers); `known` (id -> value) is filled in and may be shared between walks."""
+    known, stack = {} if known is None else known, [target]
     while stack:
         tensor = stack[-1]
-        if id(tensor) in fields:
+        if id(tensor) in known:
             stack.pop()
             continue
         layer, inputs = _producer(tensor)
-        missing = [x for x in inputs if id(x) not in fields]
+        missing = [x for x in inputs if id(x) not in known]
         if missing:
             stack.extend(missing)
             continue
-        fields[id(tensor)] = _step(layer, inputs, [fields[id(x)] for x in inputs], tensor)
+        known[id(tensor)] = step(layer, inputs, [known[id(x)] for x in inputs], tensor)
         stack.pop()
-    return fields[id(target)]
+    return known[id(target)]
+
+
+def _fields(target):
+    return _walk(target, _step)
+
+
+def _sees_whole_image(layer, inputs, flags, output):
+    return isinstance(layer, GLOBAL) or len(output.shape) != 4 or (bool(inputs) and all(flags))
+
+
+def is_spatial(tensor, known=None):
+    """Whether `tensor` is a map whose units see part of the image: 4-D and not
+    after global pooling or flattening (MobileNet's 1x1 head map is not)."""
+    return not _walk(tensor, _sees_whole_image, known)
 
 
 def _pair(value):

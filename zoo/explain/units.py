@@ -105,12 +105,15 @@ def top_patches(model, layer, images, k=9, units=None, distinct_images=True, bat
     if len(units) == 0 or units.min() < 0 or units.max() >= channels:
         raise ValueError(f"units must be channel indices in [0, {channels}) of layer "
                          f"{getattr(layer, 'name', layer)!r}; got {units.tolist()}.")
-    positions = int(np.prod(output.shape[1:3]))
+    reader = keras.Model(model.input, output)
+    map_size = tuple(output.shape[1:3])
+    if None in map_size:  # a model of any input size: measure the map
+        map_size = tuple(reader(images[:1], training=False).shape[1:3])
+    positions = int(np.prod(map_size))
     available = len(images) * (1 if distinct_images else positions)
     if not isinstance(k, int) or not 1 <= k <= available:
         raise ValueError(f"k must be an int in [1, {available}] for {len(images)} images"
                          f"{'' if distinct_images else f' of {positions} positions'}; got {k!r}.")
-    reader = keras.Model(model.input, output)
     best_values = np.zeros((len(units), 0), "float32")
     best_places = np.zeros((len(units), 0), "int64")  # image * positions + position
     for start in range(0, len(images), batch_size):
@@ -129,7 +132,7 @@ def top_patches(model, layer, images, k=9, units=None, distinct_images=True, bat
         order = np.argsort(-values, axis=1, kind="stable")[:, :k]
         best_values = np.take_along_axis(values, order, axis=1)
         best_places = np.take_along_axis(places, order, axis=1)
-    width = output.shape[2]
+    width = map_size[1]
     locations = np.stack([best_places // positions, best_places % positions // width,
                           best_places % positions % width], axis=-1)
     patches = np.stack([[field.crop(images[i], row, column) for i, row, column in unit]
