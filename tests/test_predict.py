@@ -68,6 +68,30 @@ def test_keras_and_tflite_give_the_same_top5(tmp_path):
     assert first[0]["name"] == NAMES[int(expected.argmax())]
 
 
+def test_int8_tflite_reads_quantized_input_and_output_like_a_phone(tmp_path):
+    import tensorflow as tf
+
+    data = load_digits()
+    images = tf.image.resize(data.images[..., None] * (255.0 / 16.0), (32, 32)).numpy()
+    model = zoo.build("lenet5", num_classes=10, input_shape=(32, 32, 1))
+    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(images[:1200], data.target[:1200], epochs=4, batch_size=64, verbose=0)
+    model.save(tmp_path / "best.keras")
+    report = export.export_model(model, tmp_path / "export", formats="tflite", quantize="int8",
+                                 representative_data=images[:200], held_out=images[1200:1400],
+                                 labels=NAMES, latency_runs=0)
+    files = _digit_files(tmp_path / "images", count=8)
+    int8 = load_predictor(report["artifacts"][0]["path"])
+    assert int8.labels == tuple(NAMES)
+    from ai_edge_litert.interpreter import Interpreter
+    details = Interpreter(model_path=int8.path).get_signature_runner().get_input_details()
+    assert next(iter(details.values()))["dtype"] == np.int8  # the quantized path is the one tested
+    tops = [[r["top"][0]["index"] for r in predict_files(p, files, tmp_path / p.format)["predictions"]]
+            for p in (load_predictor(tmp_path / "best.keras"), int8)]
+    assert tops[0] == tops[1]
+    assert np.mean(np.equal(tops[0], data.target[:8])) >= 0.75  # a trained model: real answers
+
+
 def test_segmentation_masks_agree_between_keras_and_tflite(tmp_path):
     model = zoo.build("unet", input_shape=(32, 32, 3), num_classes=3, base_filters=4, depth=2)
     run, tflite_path = _run(tmp_path, model)
