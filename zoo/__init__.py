@@ -10,13 +10,15 @@
     loss = zoo.losses.TripletLoss(margin=0.2, mining="semi_hard")
     zoo.build("resnet18", input_shape=(16, 112, 112, 3))  # 1D/3D from the same builders
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
+    zoo.explain.grad_cam(model, image, class_index)
 """
 
-# Importing a family registers its models; boxes, losses and synthesis are modules of tools.
+# Importing a family registers its models; boxes, explain, losses and synthesis are tools.
 from zoo import (  # noqa: F401
     alexnet,
     boxes,
     efficientnet,
+    explain,
     inception,
     lenet,
     losses,
@@ -32,5 +34,5 @@ from zoo.inflate import inflate
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
 
 __version__ = "0.1.0"
-__all__ = ["ModelEntry", "boxes", "build", "get_entry", "inference_model", "inflate", "list_models",
+__all__ = ["ModelEntry", "boxes", "build", "explain", "get_entry", "inference_model", "inflate", "list_models",
            "losses", "model_info", "register_model", "synthesis", "__version__"]

@@ -1,0 +1,254 @@
+"""Predictions on image files from a .keras or a .tflite model, as PNGs and one JSON.
+
+    predictor = load_predictor("run/best.keras")          # or "run/export/lenet5.tflite"
+    report = predict_files(predictor, ["cat.png"], "out/")  # out/cat.png, out/predictions.json
+
+A .tflite model runs in LiteRT, as a phone runs it: quantized inputs and
+outputs are converted with the parameters stored in the model. Class names
+and the input range come from the export's `<stem>.metadata.json` sidecar
+when there is one (beside the .tflite, or in `<run>/export/` for a run's
+.keras), else the model is taken to want 0-255 pixels if it normalises its
+input itself (every zoo model), and classes are named by their index.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+
+from zoo.explain import pictures
+from zoo.utils import write_json
+
+KINDS = ("logits", "probabilities", "per_pixel_logits", "per_pixel_probabilities")
+
+
+class PredictError(ValueError):
+    """A model or image zoo-predict cannot read; the message says what to pass."""
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A loaded model: `outputs(images)` gives float outputs for a float batch
+    in `value_range` at `input_shape` (height, width, channels)."""
+
+    path: str
+    format: str  # "keras" or "tflite"
+    input_shape: tuple
+    value_range: tuple
+    kind: str  # one of KINDS
+    labels: tuple | None
+    outputs: callable
+
+    def name(self, index):
+        return self.labels[index] if self.labels else str(index)
+
+
+def _sidecar(path):
+    """The export metadata for `path`: `<stem>.metadata.json` beside a .tflite,
+    or the first in `<dir>/export/` for a run's .keras; None when there is none."""
+    stem, extension = os.path.splitext(path)
+    candidates = ([f"{stem}.metadata.json"] if extension == ".tflite" else
+                  sorted(glob.glob(os.path.join(os.path.dirname(path), "export", "*.metadata.json"))))
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            with open(candidate) as f:
+                return json.load(f)
+    return None
+
+
+def _kind(shape, softmax):
+    """What an output of `shape` (batch first) holds."""
+    if len(shape) == 2:
+        kind = "logits"
+    elif len(shape) == 4:
+        kind = "per_pixel_logits"
+    else:
+        raise PredictError(f"zoo-predict reads classification (batch, classes) and segmentation "
+                           f"(batch, height, width, classes) outputs; got shape {tuple(shape)}.")
+    return kind.replace("logits", "probabilities") if softmax else kind
+
+
+def _keras_predictor(path, meta):
+    import keras
+
+    from zoo import layers as zl
+    from zoo.inference import inference_model
+
+    model = inference_model(keras.saving.load_model(path, compile=False, safe_mode=True))
+    if len(model.outputs) != 1:
+        raise PredictError(f"{path} has {len(model.outputs)} outputs; zoo-predict reads models "
+                           "with one (side branches named aux* are dropped).")
+    output = model.outputs[0]
+    if len(model.inputs) == 1:  # called with one array, not a list of one
+        model = keras.Model(model.inputs[0], output, name=model.name)
+    activation = getattr(output._keras_history.operation, "activation", None)
+    kind = _kind(output.shape, getattr(activation, "__name__", "") == "softmax")
+    normalises = any(isinstance(layer, (zl.Preprocess, keras.layers.Rescaling))
+                     for layer in model.layers[1:3])
+    value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0) if normalises else (0.0, 1.0)
+
+    def outputs(images):
+        return np.asarray(model(images, training=False), "float32")
+
+    return "keras", tuple(model.inputs[0].shape[1:]), value_range, kind, outputs
+
+
+def _tflite_predictor(path, meta):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    runner = interpreter.get_signature_runner()
+    (input_name, input_details), = runner.get_input_details().items()
+    output_details = runner.get_output_details()
+    if len(output_details) != 1:
+        raise PredictError(f"{path} has {len(output_details)} outputs; zoo-predict reads models with one.")
+    (output_name, out_details), = output_details.items()
+    kind = meta["outputs"][0]["kind"] if meta else _kind(out_details["shape"], softmax=False)
+    value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0)
+
+    def outputs(images):
+        results = []
+        for image in images:  # batch 1, as the model was exported
+            x = image[None]
+            scale, zero_point = input_details["quantization"]
+            if scale:
+                info = np.iinfo(input_details["dtype"])
+                x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+            y = runner(**{input_name: x.astype(input_details["dtype"])})[output_name]
+            scale, zero_point = out_details["quantization"]
+            results.append((y.astype("float32") - zero_point) * scale if scale else y.astype("float32"))
+        return np.concatenate(results)
+
+    return "tflite", tuple(int(d) for d in input_details["shape"][1:]), value_range, kind, outputs
+
+
+def load_predictor(path, labels=None):
+    """A `Predictor` for a .keras or .tflite file; `labels` (class names)
+    override the sidecar's."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise PredictError(f"Model file {path!r} does not exist (give a .keras or .tflite file).")
+    extension = os.path.splitext(path)[1]
+    if extension not in (".keras", ".tflite"):
+        raise PredictError(f"zoo-predict reads .keras and .tflite models; got {path!r}.")
+    meta = _sidecar(path)
+    load = _keras_predictor if extension == ".keras" else _tflite_predictor
+    format_, input_shape, value_range, kind, outputs = load(path, meta)
+    if kind not in KINDS:
+        raise PredictError(f"{path}: zoo-predict draws {', '.join(KINDS)} outputs; the model's "
+                           f"output is {kind!r}.")
+    labels = tuple(labels) if labels else tuple(meta["labels"]) if meta and meta.get("labels") else None
+    return Predictor(path, format_, input_shape, tuple(map(float, value_range)), kind, labels, outputs)
+
+
+def read_image(path, input_shape):
+    """An image file as float32 0-255 pixels (H, W, C) of `input_shape`
+    (resized bilinearly; colour turned grey or grey to colour as C asks)."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = input_shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            if height and width:
+                image = image.resize((width, height), Image.BILINEAR)
+            array = np.asarray(image, dtype="float32")
+    except (OSError, UnidentifiedImageError) as error:
+        raise PredictError(f"Cannot read image {os.fspath(path)!r}: {error}") from error
+    return array[..., None] if channels == 1 else array
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _classification(predictor, image, output, top):
+    probabilities = output if predictor.kind == "probabilities" else _softmax(output)
+    best = np.argsort(-probabilities, kind="stable")[:top]
+    entries = [{"index": int(i), "name": predictor.name(i), "probability": float(probabilities[i]),
+                "score": float(output[i])} for i in best]
+    return {"top": entries}, _bars_picture(image, entries)
+
+
+def _bars_picture(image, entries):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 2.8), dpi=100)
+    left, right = figure.subplots(1, 2, width_ratios=(1, 1.4))
+    left.imshow(pictures.to_uint8(image))
+    left.axis("off")
+    names = [e["name"] for e in entries][::-1]
+    right.barh(names, [e["probability"] for e in entries][::-1], color="tab:blue")
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability")
+    for y, entry in enumerate(entries[::-1]):
+        right.text(min(entry["probability"] + 0.02, 0.8), y, f"{entry['probability']:.3f}", va="center")
+    figure.tight_layout()
+    return pictures.figure_to_array(figure)
+
+
+def _segmentation(predictor, image, output):
+    mask = output.argmax(axis=-1)
+    classes, counts = np.unique(mask, return_counts=True)
+    entries = [{"index": int(c), "name": predictor.name(c), "fraction": float(n / mask.size)}
+               for c, n in zip(classes, counts)]
+    return {"classes": entries}, _mask_picture(image, mask, entries, output.shape[-1])
+
+
+def _mask_picture(image, mask, entries, count):
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    colours = matplotlib.colormaps["tab10" if count <= 10 else "tab20"]
+    palette = np.round(np.array([colours(i % colours.N)[:3] for i in range(count)]) * 255)
+    base = pictures.to_uint8(image).astype("float32")
+    blended = np.round(0.5 * base + 0.5 * palette[mask]).astype("uint8")
+    figure = Figure(figsize=(6.4, 3.2), dpi=100, layout="constrained")
+    for axes, picture in zip(figure.subplots(1, 2), (base.astype("uint8"), blended)):
+        axes.imshow(picture)
+        axes.axis("off")
+    figure.legend(handles=[Patch(color=palette[e["index"]] / 255, label=e["name"]) for e in entries],
+                  loc="outside right center", fontsize="small")
+    return pictures.figure_to_array(figure)
+
+
+def _picture_names(paths):
+    """One PNG name per image: its file name's stem, numbered when stems repeat."""
+    names, seen = [], {}
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        names.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}.png")
+    return names
+
+
+def predict_files(predictor, image_paths, output_dir, top=5):
+    """Predicts each image file, writes one PNG per image (the top classes as
+    bars, or the segmentation mask over the image) and `predictions.json`
+    (everything) into `output_dir`; returns that JSON's content."""
+    if not image_paths:
+        raise PredictError("Give at least one image file to predict.")
+    if not isinstance(top, int) or top < 1:
+        raise PredictError(f"top must be a positive int; got {top!r}.")
+    images = [read_image(p, predictor.input_shape) for p in image_paths]  # all readable first
+    os.makedirs(output_dir, exist_ok=True)
+    low, high = predictor.value_range
+    results = []
+    for path, image, name in zip(image_paths, images, _picture_names(image_paths)):
+        output = predictor.outputs((image * ((high - low) / 255.0) + low)[None])[0]
+        if predictor.kind in ("logits", "probabilities"):
+            result, picture = _classification(predictor, image, output, top)
+        else:
+            result, picture = _segmentation(predictor, image, output)
+        picture_path = os.path.join(output_dir, name)
+        pictures.save_png(picture_path, picture)
+        results.append({"image": os.fspath(path), "picture": picture_path, **result})
+    report = {"model": predictor.path, "format": predictor.format, "kind": predictor.kind,
+              "input_shape": list(predictor.input_shape), "value_range": list(predictor.value_range),
+              "labels": list(predictor.labels) if predictor.labels else None, "predictions": results}
+    write_json(os.path.join(output_dir, "predictions.json"), report)
+    return report
