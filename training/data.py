@@ -128,9 +128,20 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
     keeps one iterator for the whole run and takes an epoch's steps from it,
     because each new iterator re-instantiates the pipeline's functions (tens
     of milliseconds, more than an epoch of LeNet-5 on a small folder). Per
-    batch: pixels to [0, 1], augmentation (training), the task's targets, pixels
-    to the model's `input_range`.
+    batch: see `finish_batches`.
     """
+    if training:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
+    return finish_batches(ds.batch(batch_size), num_classes=num_classes, training=training,
+                          augmenter=augmenter, batch_augmenter=batch_augmenter,
+                          deterministic=deterministic, input_range=input_range, task=task)
+
+
+def finish_batches(ds, *, num_classes, training=False, augmenter=None, batch_augmenter=None,
+                   deterministic=False, input_range=(0.0, 1.0), task="classification"):
+    """Batches of (images, labels) (uint8 or [0, 1] float images) made ready for the
+    model, once per batch: pixels to [0, 1], augmentation (training), the task's
+    targets, pixels to the model's `input_range`; prefetched."""
     low, high = input_range
     make_targets = tasks.get_task(task).targets
 
@@ -146,9 +157,6 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
         return images, targets
 
     stateful = training and (augmenter is not None or batch_augmenter is not None)
-    if training:
-        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size)
     # Augmenters draw from a random state: one call at a time when it must repeat.
     ds = ds.map(finish, num_parallel_calls=1 if deterministic and stateful else AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
