@@ -5,6 +5,7 @@ import itertools
 import json
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -179,11 +180,17 @@ EVAL_KEYS = {"loss", "roc_auc", "eer", "tar_at_far_0.01", "tar_at_far_0.001", "t
 
 
 def test_harness_trains_an_embedding_on_digits_and_reports_verification(tmp_path):
+    """Trained on digits 0-6; 7, 8 and 9 are the identities it never saw."""
     result = run("--model=embedding", "--model_args=backbone=lenet5,embedding_dim=16",
-                 "--image_size=32", "--epochs=1", f"--model_dir={tmp_path}")
+                 "--image_size=32", "--epochs=1", "--classes=0,1,2,3,4,5,6",
+                 f"--model_dir={tmp_path}")
     report = json.loads((tmp_path / "eval.json").read_text())
     assert EVAL_KEYS <= set(report) and EVAL_KEYS - {"loss"} <= set(report["raw_pixels"])
-    assert report["monitor"] == "val_roc_auc" and report["one_shot_way"] == 10
+    assert report["monitor"] == "val_roc_auc" and report["one_shot_way"] == 7
+    unseen = report["unseen_identities"]
+    assert EVAL_KEYS - {"loss"} <= set(unseen) and unseen["identities"] == 3
+    assert unseen["one_shot_way"] == 3
+    assert sum(unseen["pairs"].values()) == 533 * 532 // 2  # every image of 7, 8 and 9
     assert report["threshold_calibration_far"] <= report["threshold_target_far"] == 1e-3
     # One epoch already separates digits better than their pixels do.
     assert report["roc_auc"] > report["raw_pixels"]["roc_auc"]
@@ -194,3 +201,5 @@ def test_harness_trains_an_embedding_on_digits_and_reports_verification(tmp_path
     embeddings = model(np.zeros((2, 32, 32, 3), "float32"))
     np.testing.assert_allclose(np.linalg.norm(embeddings, axis=-1), 1.0, rtol=1e-5)
     assert result["eval"]["roc_auc"] == report["roc_auc"]
+    # training.png: loss, val eer, val roc_auc, then the test ROC and distance histograms.
+    assert plt.imread(tmp_path / "training.png").shape[1] == 5 * 4.5 * 80

@@ -60,7 +60,8 @@ class Data:
 
 
 def load(name, *, image_shape, task="classification", data_dir=None, classes=(), download=True):
-    """The three prepared splits of dataset `name` for a model with input `image_shape`.
+    """The three prepared splits of dataset `name` for a model with input `image_shape`
+    (and any further split the task's source adds).
 
     `task`: a task name or a training.tasks.Task; it chooses the dataset's
     sources (class labels or masks).
@@ -72,7 +73,9 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=(),
     raw, class_names = task.load_source(name, image_shape=image_shape, data_dir=data_dir,
                                         classes=classes, download=download)
     prepare = _preparer(image_shape, task)
-    cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
+    # A task's source may add splits of its own (similarity's unseen identities).
+    cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache()
+              for s in (*SPLITS, *sorted(set(raw) - set(SPLITS)))}
     sizes = {s: count(ds) for s, ds in cached.items()}  # one pass, which also fills the cache
     empty = [s for s, n in sizes.items() if not n]
     if empty:

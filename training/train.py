@@ -279,7 +279,8 @@ def _export(config, run_dir, data, entry, task):
 
 def _datasets(config, data, entry, task, image_shape):
     """Batched train (the task's batches, augmented, repeating), {split: batches} of
-    validation and test, precise BatchNorm's batches, and the train steps per epoch."""
+    the other splits (validation, test and any the task's source adds), precise
+    BatchNorm's batches, and the train steps per epoch."""
     augmenter, batch_augmenter = _augmenters(config.augment, task, image_shape,
                                              data.num_classes, config.seed, data.cached["train"])
     batch = dict(num_classes=data.num_classes, input_range=entry.input_range)
@@ -293,8 +294,9 @@ def _datasets(config, data, entry, task, image_shape):
     # augmentation; mixup and cutmix would shrink the variance), shuffled, repeating.
     bn_ds = task.train_batches(data.cached["train"], batch_size=config.batch_size,
                                seed=config.seed + 1, **batch)
-    evaluation = {split: data_lib.batches(data.cached[split], batch_size=config.batch_size,
-                                          task=task, **batch) for split in ("validation", "test")}
+    evaluation = {split: data_lib.batches(examples, batch_size=config.batch_size, task=task,
+                                          **batch)
+                  for split, examples in data.cached.items() if split != "train"}
     return train_ds, evaluation, bn_ds, steps
 
 

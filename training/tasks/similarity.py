@@ -11,7 +11,8 @@ best epoch. eval.json holds, on the test split: ROC AUC, EER, TAR at FAR 1e-2
 and 1e-3, K-way one-shot top-1, and the distance threshold for
 `target_far` calibrated on the validation pairs (also written to
 verification.json beside best.keras); "raw_pixels" holds the same numbers for
-raw pixels, the baseline.
+raw pixels, the baseline. With --classes, "unseen_identities" holds them for
+all images of the identities left out (never trained on).
 """
 
 import os
@@ -66,13 +67,30 @@ class Similarity(Task):
                         draws=self.one_shot_draws)
         report = verification.report((calibration_embeddings, calibration_labels),
                                      (embeddings, labels), **settings)
+        pixels = _pixels(datasets["test"])
         baseline = verification.report((_pixels(datasets["validation"]), calibration_labels),
-                                       (_pixels(datasets["test"]), labels), **settings)
+                                       (pixels, labels), **settings)
         write_json(os.path.join(run_dir, THRESHOLD_FILE), {
             "distance": "squared_l2", "threshold": report["threshold"],
             "target_far": self.target_far, "calibration_far": report["threshold_calibration_far"],
             "calibration": "validation split", "rule": "same identity when distance <= threshold"})
-        return {"loss": results["loss"], **report, "raw_pixels": baseline}
+        csv_path = os.path.join(run_dir, "training.csv")
+        if os.path.exists(csv_path):  # training.png gains the ROC and the distance histograms
+            from training import outputs
+
+            test_pairs = verification.pairs(embeddings, labels)
+            outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"), extra_panels=(
+                lambda ax: _plot_roc(ax, {"embeddings": test_pairs,
+                                          "raw pixels": verification.pairs(pixels, labels)}),
+                lambda ax: _plot_histograms(ax, *test_pairs, report["threshold"])))
+        report = {"loss": results["loss"], **report, "raw_pixels": baseline}
+        if "unseen" in datasets:
+            _, unseen_labels, unseen_embeddings = trainer.predict(datasets["unseen"])
+            report["unseen_identities"] = {
+                "identities": len(np.unique(unseen_labels)),
+                **verification.report((calibration_embeddings, calibration_labels),
+                                      (unseen_embeddings, unseen_labels), **settings)}
+        return report
 
     def train_batches(self, examples, *, batch_size, seed, num_classes, **finish):
         from training import data, sampling
@@ -92,7 +110,12 @@ class Similarity(Task):
 
         raw, class_names = data.classification_source(name, data_dir, download)
         if classes:
-            raw = {s: data.keep_classes(d, classes, len(class_names)) for s, d in raw.items()}
+            unseen = sorted(set(range(len(class_names))) - {int(c) for c in classes})
+            kept = {s: data.keep_classes(d, classes, len(class_names)) for s, d in raw.items()}
+            if len(unseen) >= 2:  # identities never trained on: every image of them, as information
+                raw["unseen"] = _only(raw["train"].concatenate(raw["validation"])
+                                      .concatenate(raw["test"]), unseen)
+            raw.update(kept)
             class_names = tuple(class_names[int(c)] for c in classes)
         if len(class_names) < 2:
             raise DataError(f"--dataset={name!r} has {len(class_names)} identit(ies) after "
@@ -117,10 +140,41 @@ class Similarity(Task):
         return None
 
 
+def _only(examples, identities):
+    """The (image, label) examples whose label is one of `identities`, labels kept."""
+    identities = tf.constant(identities, tf.int32)
+    return examples.filter(lambda x, y: tf.reduce_any(tf.equal(tf.cast(y, tf.int32), identities)))
+
+
 def _pixels(dataset):
     """Every image of a batched (images, targets) dataset, flattened: the baseline's features."""
     return np.concatenate([keras.ops.convert_to_numpy(images).reshape(len(images), -1)
                            for images, _ in dataset])
+
+
+def _plot_roc(ax, curves):
+    """The test ROC of each {name: (distances, same)}, FAR on a log axis."""
+    for name, (distances, same) in curves.items():
+        far, tar, _ = verification.roc(distances, same)
+        auc = verification.roc_auc(distances, same)
+        ax.plot(np.maximum(far, 1e-5), tar, label=f"{name} (AUC {auc:.4f})")
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1.0)
+    ax.set_xlabel("false accept rate (test pairs)")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("ROC")
+    ax.legend(loc="lower right")
+
+
+def _plot_histograms(ax, distances, same, threshold):
+    """Distances of same and different test pairs, and the calibrated threshold."""
+    bins = np.linspace(0.0, distances.max(), 60)
+    ax.hist(distances[same], bins=bins, density=True, alpha=0.6, label="same identity")
+    ax.hist(distances[~same], bins=bins, density=True, alpha=0.6, label="different")
+    ax.axvline(threshold, color="k", linestyle="--", label="calibrated threshold")
+    ax.set_xlabel("squared L2 distance of the embeddings")
+    ax.set_title("test pair distances")
+    ax.legend()
 
 
 TASK = Similarity()
