@@ -60,7 +60,8 @@ class Data:
 
 
 def load(name, *, image_shape, task="classification", data_dir=None, classes=(), download=True):
-    """The three prepared splits of dataset `name` for a model with input `image_shape`.
+    """The three prepared splits of dataset `name` for a model with input `image_shape`
+    (and any further split the task's source adds).
 
     `task`: a task name or a training.tasks.Task; it chooses the dataset's
     sources (class labels or masks).
@@ -72,7 +73,9 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=(),
     raw, class_names = task.load_source(name, image_shape=image_shape, data_dir=data_dir,
                                         classes=classes, download=download)
     prepare = _preparer(image_shape, task)
-    cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache() for s in SPLITS}
+    # A task's source may add splits of its own (similarity's unseen identities).
+    cached = {s: raw[s].map(prepare, num_parallel_calls=AUTOTUNE).cache()
+              for s in (*SPLITS, *sorted(set(raw) - set(SPLITS)))}
     sizes = {s: count(ds) for s, ds in cached.items()}  # one pass, which also fills the cache
     empty = [s for s, n in sizes.items() if not n]
     if empty:
@@ -128,9 +131,20 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
     keeps one iterator for the whole run and takes an epoch's steps from it,
     because each new iterator re-instantiates the pipeline's functions (tens
     of milliseconds, more than an epoch of LeNet-5 on a small folder). Per
-    batch: pixels to [0, 1], augmentation (training), the task's targets, pixels
-    to the model's `input_range`.
+    batch: see `finish_batches`.
     """
+    if training:
+        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
+    return finish_batches(ds.batch(batch_size), num_classes=num_classes, training=training,
+                          augmenter=augmenter, batch_augmenter=batch_augmenter,
+                          deterministic=deterministic, input_range=input_range, task=task)
+
+
+def finish_batches(ds, *, num_classes, training=False, augmenter=None, batch_augmenter=None,
+                   deterministic=False, input_range=(0.0, 1.0), task="classification"):
+    """Batches of (images, labels) (uint8 or [0, 1] float images) made ready for the
+    model, once per batch: pixels to [0, 1], augmentation (training), the task's
+    targets, pixels to the model's `input_range`; prefetched."""
     low, high = input_range
     make_targets = tasks.get_task(task).targets
 
@@ -146,9 +160,6 @@ def batches(ds, *, batch_size, num_classes, training=False, seed=None, augmenter
         return images, targets
 
     stateful = training and (augmenter is not None or batch_augmenter is not None)
-    if training:
-        ds = ds.shuffle(10_000, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size)
     # Augmenters draw from a random state: one call at a time when it must repeat.
     ds = ds.map(finish, num_parallel_calls=1 if deterministic and stateful else AUTOTUNE)
     return ds.prefetch(AUTOTUNE)

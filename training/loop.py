@@ -9,6 +9,7 @@ included: one code path), and drives Keras callbacks through
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from training import precise_bn
@@ -84,14 +85,17 @@ class Trainer:
 
     def _make_eval_step(self):
         model = self.model
+        keep = self.task.whole_split_metrics
 
         def replica_step(images, targets):
             main = tf.nest.flatten(model(images, training=False))[0]
             self._update_metrics(targets, main, self._per_example_loss(targets, main))
+            return (targets, tf.cast(main, tf.float32)) if keep else None
 
         @tf.function(reduce_retracing=True)
         def eval_step(images, targets):
-            self.strategy.run(replica_step, args=(images, targets))
+            kept = self.strategy.run(replica_step, args=(images, targets))
+            return self.strategy.gather(kept, axis=0) if keep else None
 
         return eval_step
 
@@ -105,13 +109,27 @@ class Trainer:
             metric.reset_state()
 
     def evaluate(self, dataset, prefix=""):
-        """Loss and metrics of the main output over `dataset` (a tf.data.Dataset)."""
+        """Loss and metrics of the main output over `dataset` (a tf.data.Dataset), with the
+        task's `split_metrics` over all of it when the task has them."""
+        return self.predict(dataset, prefix)[0]
+
+    def predict(self, dataset, prefix=""):
+        """(evaluate's results, targets, main outputs): the targets and float32 main
+        outputs of every example of `dataset` as numpy arrays when the task keeps them
+        (`whole_split_metrics`), else None and None."""
         if self._eval_step is None:
             self._eval_step = self._make_eval_step()
         self._reset()
-        for images, targets in self.strategy.experimental_distribute_dataset(dataset):
-            self._eval_step(images, targets)
-        return self.results(prefix)
+        kept = [self._eval_step(images, targets)
+                for images, targets in self.strategy.experimental_distribute_dataset(dataset)]
+        results = self.results(prefix)
+        if not self.task.whole_split_metrics:
+            return results, None, None
+        targets, outputs = (np.concatenate([keras.ops.convert_to_numpy(batch[i]) for batch in kept])
+                            for i in (0, 1))
+        results.update({prefix + name: float(value)
+                        for name, value in self.task.split_metrics(targets, outputs).items()})
+        return results, targets, outputs
 
     def train_step(self, optimizer):
         """The compiled step for `optimizer`, traced once and reused across fit calls."""

@@ -69,8 +69,10 @@ def read_history(csv_path):
     return epochs, history
 
 
-def plot_history(csv_path, png_path):
-    """One panel per metric (loss, accuracy, ...), training and validation per epoch."""
+def plot_history(csv_path, png_path, extra_panels=()):
+    """One panel per metric (loss, accuracy, ...), training and validation per epoch (a
+    metric measured on validation only gets its panel too), then one panel per
+    function of `extra_panels`, each drawing on the matplotlib axes it is given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,20 +80,23 @@ def plot_history(csv_path, png_path):
 
     epochs, history = read_history(csv_path)
     names = [c for c in history if not c.startswith("val_") and c != "learning_rate"]
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4.5 * max(len(names), 1), 3.5),
-                             squeeze=False)
+    names += [c[len("val_"):] for c in history if c.startswith("val_") and c[len("val_"):] not in history]
+    panels = max(len(names) + len(extra_panels), 1)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, history[name], marker="o", label="train")
+        if name in history:
+            ax.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
         ax.set_xlabel("epoch")
         ax.set_title(name)
         ax.legend()
+    for ax, draw in zip(axes[0][len(names):], extra_panels):
+        draw(ax)
     fig.tight_layout()
     with atomic_path(png_path) as tmp:
         fig.savefig(tmp, dpi=80)
     plt.close(fig)
-
 
 
 def tensorboard_callback(log_dir):

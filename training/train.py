@@ -48,9 +48,12 @@ def default_model_dir(model, dataset):
 
 
 def build_model(name, image_shape, num_classes, model_args=None):
-    """The model with its side branches on when it has them (trained with loss_weights)."""
+    """The model with its side branches on when it has them (trained with loss_weights);
+    `num_classes` None keeps the model's own output width (an embedding's)."""
     entry = zoo.get_entry(name)
-    kwargs = {**(model_args or {}), "input_shape": image_shape, "num_classes": num_classes}
+    kwargs = {**(model_args or {}), "input_shape": image_shape}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
     return zoo.build(name, **kwargs)
@@ -96,6 +99,12 @@ def _augmenters(names, task, image_shape, num_classes, seed, train_split):
     return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
                                     value_range=(0, 1)),
             augment.build_batch_augmenter(names, num_classes=num_classes, seed=seed))
+
+
+def _output_classes(task, data):
+    """The model's num_classes: the dataset's classes, or None when the task's output
+    is not one per class (embeddings)."""
+    return data.num_classes if task.class_outputs else None
 
 
 def _warn_changed_flags(path, lines):
@@ -161,7 +170,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
                                          input_shape=image_shape, model_args=model_args)
     policy = precision.choose(
         config.mixed_precision,
-        lambda: build_model(config.model, image_shape, data.num_classes, model_args),
+        lambda: build_model(config.model, image_shape, _output_classes(task, data), model_args),
         image_shape, config.batch_size, reproducible=config.deterministic or multi_worker)
     config = dataclasses.replace(config, mixed_precision=policy)
     keras.mixed_precision.set_global_policy(policy)
@@ -189,7 +198,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
 
     image_shape = (config.image_size, config.image_size, entry.input_shape[-1])
     with strategy.scope():
-        model = build_model(config.model, image_shape, data.num_classes, model_args)
+        model = build_model(config.model, image_shape, _output_classes(task, data), model_args)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
     head = transfer.head_layers(model, config.model)
@@ -201,7 +210,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
                            replicas=strategy.num_replicas_in_sync, params=model.count_params(),
                            argv=sys.argv)
 
-    train_ds, val_ds, test_ds, bn_ds, steps = _datasets(config, data, entry, task, image_shape)
+    train_ds, evaluation, bn_ds, steps = _datasets(config, data, entry, task, image_shape)
     trainer = loop.Trainer(model, strategy=strategy, task=task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=config.label_smoothing)
@@ -210,7 +219,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
     all_callbacks = [*callbacks, outputs.EpochCSV(csv_path, kept=state["epoch"] if state else 0),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]
     try:
-        _fit_phases(config, trainer, train_ds, val_ds, bn_ds, steps=steps, head=head,
+        _fit_phases(config, trainer, train_ds, evaluation["validation"], bn_ds, steps=steps, head=head,
                     run_dir=run_dir, state=state, callbacks=all_callbacks)
     except loop.NonFiniteLoss as error:
         last = checkpoint.read_state(run_dir)
@@ -222,7 +231,7 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
         if os.path.exists(csv_path):
             outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"))
 
-    report = {**_evaluate_best(trainer, test_ds, run_dir), "examples": data.sizes["test"],
+    report = {**_evaluate_best(trainer, evaluation, run_dir), "examples": data.sizes["test"],
               "best_epoch": run_state.best_epoch, "monitor": run_state.monitor,
               "model": config.model, "dataset": config.dataset}
     checkpoint.write_json(os.path.join(run_dir, "eval.json"), report)
@@ -259,7 +268,8 @@ def _export(config, run_dir, data, entry, task):
         report = export.export_model(os.path.join(run_dir, "best.keras"),
                                      os.path.join(run_dir, "export"), formats=job_formats,
                                      quantize=quantize, representative_data=images["train"],
-                                     held_out=images["test"], labels=data.class_names,
+                                     held_out=images["test"],
+                                     labels=data.class_names if task.class_outputs else None,
                                      value_range=entry.input_range, name=config.model,
                                      output_kinds=[task.output_kind])
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
@@ -268,22 +278,26 @@ def _export(config, run_dir, data, entry, task):
 
 
 def _datasets(config, data, entry, task, image_shape):
-    """Batched train (shuffled, augmented, repeating), validation and test datasets,
-    precise BatchNorm's batches, and the train steps per epoch."""
+    """Batched train (the task's batches, augmented, repeating), {split: batches} of
+    the other splits (validation, test and any the task's source adds), precise
+    BatchNorm's batches, and the train steps per epoch."""
     augmenter, batch_augmenter = _augmenters(config.augment, task, image_shape,
                                              data.num_classes, config.seed, data.cached["train"])
-    batch = dict(batch_size=config.batch_size, num_classes=data.num_classes,
-                 input_range=entry.input_range, task=task)
+    batch = dict(num_classes=data.num_classes, input_range=entry.input_range)
     # Repeating, so every batch is full and every worker runs the same steps.
-    train_ds = data_lib.batches(data.cached["train"], training=True, seed=config.seed,
-                                augmenter=augmenter, batch_augmenter=batch_augmenter,
-                                deterministic=config.deterministic, **batch)
+    train_ds = task.train_batches(data.cached["train"], batch_size=config.batch_size,
+                                  seed=config.seed, augmenter=augmenter,
+                                  batch_augmenter=batch_augmenter,
+                                  deterministic=config.deterministic, **batch)
     steps = math.ceil(data.sizes["train"] / config.batch_size)
     # Precise BatchNorm's batches: the training images as evaluation sees them (no
     # augmentation; mixup and cutmix would shrink the variance), shuffled, repeating.
-    bn_ds = data_lib.batches(data.cached["train"], training=True, seed=config.seed + 1, **batch)
-    return (train_ds, data_lib.batches(data.cached["validation"], **batch),
-            data_lib.batches(data.cached["test"], **batch), bn_ds, steps)
+    bn_ds = task.train_batches(data.cached["train"], batch_size=config.batch_size,
+                               seed=config.seed + 1, **batch)
+    evaluation = {split: data_lib.batches(examples, batch_size=config.batch_size, task=task,
+                                          **batch)
+                  for split, examples in data.cached.items() if split != "train"}
+    return train_ds, evaluation, bn_ds, steps
 
 
 def _fit_phases(config, trainer, train_ds, val_ds, bn_ds, *, steps, head, run_dir, state,
@@ -319,8 +333,8 @@ def _fit_phases(config, trainer, train_ds, val_ds, bn_ds, *, steps, head, run_di
         start = end
 
 
-def _evaluate_best(trainer, test_ds, run_dir):
-    """Loss and metrics of best.keras's weights on the test split."""
+def _evaluate_best(trainer, evaluation, run_dir):
+    """The task's report on best.keras's weights (by default the test split's loss and metrics)."""
     inference = zoo.inference_model(trainer.model)
     best_path = os.path.join(run_dir, "best.keras")
     if os.path.exists(best_path):
@@ -328,9 +342,10 @@ def _evaluate_best(trainer, test_ds, run_dir):
     else:  # no epoch trained
         checkpoint.atomic_save(inference, best_path)
         checkpoint.atomic_save(inference, os.path.join(run_dir, "last.keras"))
-    results = trainer.evaluate(test_ds)
-    logging.info("Test: %s", ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
-    return {"split": "test", "weights": "best.keras", **trainer.task.report(results)}
+    report = trainer.task.evaluate_run(trainer, evaluation, run_dir)
+    logging.info("Test: %s", ", ".join(f"{k} {v:.4f}" for k, v in report.items()
+                                       if isinstance(v, float)))
+    return {"split": "test", "weights": "best.keras", **report}
 
 
 def summary(result):

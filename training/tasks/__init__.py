@@ -15,7 +15,8 @@ import importlib
 from training.errors import HarnessError
 
 # task name -> module under training/tasks/ defining TASK (imported on first use)
-_MODULES = {"classification": "classification", "segmentation": "segmentation"}
+_MODULES = {"classification": "classification", "segmentation": "segmentation",
+            "similarity": "similarity"}
 _EXTRA = {}  # tasks registered at run time (`register`), e.g. by tests
 
 
@@ -35,6 +36,10 @@ class Task:
     monitor = None
     # What export's metadata calls the main output ("logits", "per_pixel_logits").
     output_kind = None
+    # True: the output has one channel per class, so the model is built with the
+    # dataset's num_classes and export's metadata names them; False (an embedding):
+    # the model keeps its own width and the metadata has no labels.
+    class_outputs = True
 
     def targets(self, labels, num_classes):
         """A batch's targets from a batch of dataset labels (inside tf.data)."""
@@ -48,15 +53,40 @@ class Task:
         """New keras metrics, updated with (targets, main output as float32)."""
         raise NotImplementedError
 
+    # True: evaluation keeps every batch's targets and main output, and `split_metrics`
+    # measures the whole split at once (what no per-batch metric can: ROC AUC over all pairs).
+    whole_split_metrics = False
+
+    def split_metrics(self, targets, outputs):
+        """{name: float} over a whole split, from the numpy targets and main outputs of all
+        its examples (called only when `whole_split_metrics`)."""
+        return {}
+
     def report(self, results):
         """eval.json's task part from the test split's metrics (the loop's results dict)."""
         return dict(results)
+
+    def evaluate_run(self, trainer, datasets, run_dir):
+        """eval.json's task part for the run's best weights, which `trainer.model` holds:
+        by default the test split's loss and metrics through `report`. `datasets`: split
+        name -> batched (images, targets) dataset as evaluation reads it; a task that
+        keeps more (a calibrated threshold, a plot) writes it in `run_dir`."""
+        return self.report(trainer.evaluate(datasets["test"]))
 
     # --- data ---------------------------------------------------------------------
 
     def load_source(self, name, *, image_shape, data_dir, classes, download):
         """(raw splits, class names) of dataset `name`: split -> unbatched (image, label)."""
         raise NotImplementedError
+
+    def train_batches(self, examples, *, batch_size, seed, **finish):
+        """Endless training batches of (images, targets) from the cached unbatched
+        `examples`, about `batch_size` each; by default shuffled, as `data.batches`
+        makes them (`finish`: its augmenters, num_classes, input_range, ...)."""
+        from training import data
+
+        return data.batches(examples, batch_size=batch_size, training=True, seed=seed, task=self,
+                            **finish)
 
     def prepare_label(self, label, image_shape):
         """One example's label fitted to the model's input (after the image is resized)."""
