@@ -92,7 +92,7 @@ def test_input_shape_must_match_input_tensor():
         zoo.build("resnet18", input_shape=(32, 32, 3), input_tensor=keras.Input((64, 64, 3)))
 
 
-@pytest.mark.parametrize("shape", [(0, 32, 3), (32, 32, None), (32, 32), "32x32"])
+@pytest.mark.parametrize("shape", [(0, 32, 3), (32, 32, None), (32,), (1, 2, 3, 4, 5), "32x32"])
 def test_impossible_input_shapes_are_refused(shape):
     with pytest.raises(ValueError, match="input_shape must be"):
         zoo.build("resnet18", input_shape=shape)
