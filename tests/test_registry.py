@@ -22,15 +22,23 @@ def small_shape(name):
     return (entry.min_size, entry.min_size, entry.input_shape[-1])
 
 
+def output_shape(name, batch, shape, classes):
+    """What model `name` returns for a batch of `shape` images, by its task."""
+    task = zoo.get_entry(name).task
+    if task == "classification":
+        return (batch, classes)
+    if task == "detection":  # the YOLO grid at stride 32 with its 5 default anchors
+        return (batch, shape[0] // 32, shape[1] // 32, 5, 5 + classes)
+    return (batch, *shape[:2], classes)
+
+
 @pytest.mark.parametrize("name", CLASS_SCORES)
 def test_build_forward_save_load(name, tmp_path):
     shape = small_shape(name)
     model = zoo.build(name, input_shape=shape, num_classes=10)
     batch = photos(shape[0], shape[-1])  # 0-255: every model normalises its input itself
     outputs = model(batch, training=False)
-    expected = (len(batch), 10) if zoo.get_entry(name).task == "classification" \
-        else (len(batch), *shape[:2], 10)
-    assert tuple(outputs.shape) == expected
+    assert tuple(outputs.shape) == output_shape(name, len(batch), shape, 10)
     assert np.isfinite(outputs).all()
     path = tmp_path / f"{name}.keras"
     model.save(path)

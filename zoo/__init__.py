@@ -10,6 +10,8 @@
     loss = zoo.losses.TripletLoss(margin=0.2, mining="semi_hard")
     zoo.build("resnet18", input_shape=(16, 112, 112, 3))  # 1D/3D from the same builders
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
+    detector = zoo.build("yolo", backbone="mobilenet_v2", num_classes=3)
+    zoo.detection_model(detector)           # decoding and NMS inside the graph
 """
 
 # Importing a family registers its models; boxes and losses are `zoo.boxes`, `zoo.losses`.
@@ -25,11 +27,13 @@ from zoo import (  # noqa: F401
     similarity,
     unet,
     vgg,
+    yolo,
 )
 from zoo.inference import inference_model
 from zoo.inflate import inflate
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
+from zoo.yolo import detection_model
 
 __version__ = "0.1.0"
-__all__ = ["ModelEntry", "boxes", "build", "get_entry", "inference_model", "inflate", "list_models",
-           "losses", "model_info", "register_model", "__version__"]
+__all__ = ["ModelEntry", "boxes", "build", "detection_model", "get_entry", "inference_model", "inflate",
+           "list_models", "losses", "model_info", "register_model", "__version__"]
