@@ -12,6 +12,7 @@
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
     detector = zoo.build("yolo", backbone="mobilenet_v2", num_classes=3)
     zoo.detection_model(detector)           # decoding and NMS inside the graph
+    zoo.convolutionalize(zoo.build("lenet5"))  # sliding windows in one pass
 """
 
 # Importing a family registers its models; boxes and losses are `zoo.boxes`, `zoo.losses`.
@@ -32,8 +33,9 @@ from zoo import (  # noqa: F401
 from zoo.inference import inference_model
 from zoo.inflate import inflate
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
+from zoo.sliding import convolutionalize
 from zoo.yolo import detection_model
 
 __version__ = "0.1.0"
-__all__ = ["ModelEntry", "boxes", "build", "detection_model", "get_entry", "inference_model", "inflate",
-           "list_models", "losses", "model_info", "register_model", "__version__"]
+__all__ = ["ModelEntry", "boxes", "build", "convolutionalize", "detection_model", "get_entry", "inference_model",
+           "inflate", "list_models", "losses", "model_info", "register_model", "__version__"]
