@@ -14,7 +14,8 @@ CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classif
 # The models whose output is class scores (per image or per pixel) at `num_classes`. The
 # similarity models (an embedding, a two-input Siamese network) take no num_classes:
 # tests/test_similarity.py runs the registry-wide checks on them.
-CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task != "similarity"]
+# The landmarker predicts points, not classes: tests/test_localization.py.
+CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task not in ("similarity", "landmarks")]
 
 
 def small_shape(name):
@@ -29,6 +30,8 @@ def output_shape(name, batch, shape, classes):
         return (batch, classes)
     if task == "detection":  # the YOLO grid at stride 32 with its 5 default anchors
         return (batch, shape[0] // 32, shape[1] // 32, 5, 5 + classes)
+    if task == "localization":  # [p_c, b_x, b_y, b_h, b_w, classes]
+        return (batch, 5 + classes)
     return (batch, *shape[:2], classes)
 
 

@@ -59,7 +59,7 @@ def test_refuses_bad_arguments_clearly():
         zoo.build("yolo", input_shape=(64, 64, 3), anchors=[1, 2, 3])
     with pytest.raises(ValueError, match="backbone must be the name of a zoo classification model"):
         zoo.build("yolo", input_shape=(64, 64, 3), backbone="unet")
-    with pytest.raises(ValueError, match=r"is a detector.*include_top=False"):
+    with pytest.raises(ValueError, match=r"returns the raw YOLO grid.*include_top=False"):
         zoo.build("yolo", input_shape=(64, 64, 3), include_top=False)
     with pytest.raises(ValueError, match=r"deepest map is \(5, 5\).*'valid'"):
         zoo.build("yolo", backbone="lenet5", input_shape=(32, 32, 1))  # stride 4 but valid convs

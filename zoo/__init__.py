@@ -22,6 +22,7 @@ from zoo import (  # noqa: F401
     efficientnet,
     inception,
     lenet,
+    localization,
     losses,
     mobilenet,
     resnet,

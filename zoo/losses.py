@@ -6,7 +6,9 @@ Keras 3 has no maintained one (TF Addons and TF Similarity do not import on it).
     model.compile(optimizer="adam", loss=zoo.losses.TripletLoss(mining="semi_hard"))
     model.fit(images, identity_labels, ...)   # batches of P identities x K images
 
-`YoloLoss` is YOLOv2's loss on `zoo.boxes.yolo_encode` targets (the "yolo" model).
+`YoloLoss` is YOLOv2's loss on `zoo.boxes.yolo_encode` targets (the "yolo" model);
+`LocalizationLoss` and `LandmarkLoss` the course's squared errors for one object
+per image ("localizer", "landmarker"), masked where no object is.
 """
 
 import keras
@@ -240,3 +242,65 @@ class YoloLoss(keras.losses.Loss):
                 "coord_weight": self.term_weights["coordinates"], "object_weight": self.term_weights["objectness"],
                 "noobject_weight": self.term_weights["noobject"], "class_weight": self.term_weights["class"],
                 "ignore_threshold": self.ignore_threshold, "rescore": self.rescore}
+
+
+class _PresenceMaskedLoss(keras.losses.Loss):
+    """(p_hat - p)^2 + p * (squared errors of the rest): the course's loss for one
+    object per image, whose box, class and point terms count only where the
+    target says an object is there (p = 1). One loss per example."""
+
+    def __init__(self, *, from_logits=True, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def _probabilities(self, y_pred):
+        """y_pred with its logits (presence, classes) as probabilities."""
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        if len(y_true.shape) != 2 or tuple(y_true.shape)[-1] != tuple(y_pred.shape)[-1]:
+            raise ValueError(f"{type(self).__name__} takes targets and predictions [batch, outputs] of the same "
+                             f"layout; got {tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
+        if self.from_logits:
+            y_pred = self._probabilities(y_pred)
+        presence = y_true[:, 0]
+        rest = ops.sum(ops.square(y_pred[:, 1:] - y_true[:, 1:]), axis=-1)
+        return ops.square(y_pred[:, 0] - presence) + presence * rest
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LocalizationLoss(_PresenceMaskedLoss):
+    """The course's squared-error loss for classification with localisation,
+    on the "localizer" layout [p_c, b_x, b_y, b_h, b_w, c_1 .. c_C]:
+
+        (p_hat - p_c)^2 + p_c * (|b_hat - b|^2 + |c_hat - c|^2)
+
+    Targets hold p_c 0 or 1 and one-hot classes; where p_c = 0 the box and
+    classes are "don't care" and cost nothing. `from_logits=True` (the model's
+    raw outputs) reads p_hat through a sigmoid and c_hat through a softmax.
+    """
+
+    def __init__(self, *, from_logits=True, name="localization_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
+
+    def _probabilities(self, y_pred):
+        return ops.concatenate([ops.sigmoid(y_pred[:, :1]), y_pred[:, 1:5], ops.softmax(y_pred[:, 5:], axis=-1)],
+                               axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LandmarkLoss(_PresenceMaskedLoss):
+    """The squared-error loss for landmarks, on the "landmarker" layout
+    [p, x_1, y_1, .., x_L, y_L]: (p_hat - p)^2 + p * |l_hat - l|^2, the point
+    terms masked where the target has no object (p = 0). `from_logits=True`
+    reads p_hat through a sigmoid."""
+
+    def __init__(self, *, from_logits=True, name="landmark_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
+
+    def _probabilities(self, y_pred):
+        return ops.concatenate([ops.sigmoid(y_pred[:, :1]), y_pred[:, 1:]], axis=-1)

@@ -43,29 +43,27 @@ YOLOV2_VOC_ANCHORS = ((1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892),
 LEAKY_SLOPE = 0.1  # Darknet's leaky ReLU
 
 
-def _check_arguments(options, backbone, head_convs, head_filters):
+def check_backbone_head(options, backbone, output):
+    """Refuses the classifier-top arguments of a head on a backbone (`output`
+    says what the model returns instead) and a backbone without feature maps."""
     not_applicable = {"include_top": (options.include_top, True), "pooling": (options.pooling, None),
                       "features_only": (options.features_only, False), "out_indices": (options.out_indices, None),
                       "classifier_activation": (options.classifier_activation, None)}
     bad = [f"{k}={v!r}" for k, (v, default) in not_applicable.items() if v != default]
     if bad:
-        raise ValueError(f"{options.name} is a detector: its output is the raw YOLO grid (decode it with "
-                         f"zoo.detection_model), with no classifier top to drop, pool or activate; got "
-                         f"{', '.join(bad)}. Leave those arguments at their defaults.")
+        raise ValueError(f"{options.name} returns {output}, with no classifier top to drop, pool or activate; "
+                         f"got {', '.join(bad)}. Leave those arguments at their defaults.")
     if not isinstance(backbone, str) or get_entry(backbone).features is None:
         raise ValueError(f"{options.name}: backbone must be the name of a zoo classification model with "
                          f"feature maps (e.g. 'mobilenet_v2', 'resnet50'); got {backbone!r}.")
-    if isinstance(head_convs, bool) or not isinstance(head_convs, int) or head_convs < 0:
-        raise ValueError(f"{options.name}: head_convs must be an int >= 0; got {head_convs!r}.")
-    if isinstance(head_filters, bool) or not isinstance(head_filters, int) or head_filters < 1:
-        raise ValueError(f"{options.name}: head_filters must be a positive int; got {head_filters!r}.")
 
 
-def _backbone_map(options, backbone, backbone_weights):
+def backbone_map(options, backbone, backbone_weights, *, tiled=False):
     """(inputs, deepest map, its stride): the backbone's last `features_only`
-    map, in the same graph, with the backbone's own input preprocessing."""
+    map, in the same graph, with the backbone's own input preprocessing.
+    `tiled`: the map's cells must tile the input exactly (a YOLO grid)."""
     stride = get_entry(backbone).features[-1][0]
-    if options.fixed_size and any(d % stride for d in options.input_shape[:2]):
+    if tiled and options.fixed_size and any(d % stride for d in options.input_shape[:2]):
         height, width, _ = options.input_shape
         raise ValueError(f"{options.name} with backbone {backbone!r} (stride {stride}) needs input height and "
                          f"width that are multiples of {stride}; got {height}x{width}; e.g. "
@@ -74,11 +72,18 @@ def _backbone_map(options, backbone, backbone_weights):
                      include_top=False, features_only=True, out_indices=(-1,), weights=backbone_weights,
                      include_preprocessing=options.include_preprocessing)
     x = features.outputs[0]
-    if options.fixed_size and tuple(x.shape[1:3]) != tuple(d // stride for d in options.input_shape[:2]):
+    if tiled and options.fixed_size and tuple(x.shape[1:3]) != tuple(d // stride for d in options.input_shape[:2]):
         raise ValueError(f"{options.name}: backbone {backbone!r}'s deepest map is {tuple(x.shape[1:3])}, not "
                          f"its input divided by its stride {stride} (it pads 'valid'), so grid cells would "
                          "not tile the image; choose a backbone with 'same' padding, e.g. 'mobilenet_v2'.")
     return features.inputs[0], x, stride
+
+
+def _check_head_size(options, head_convs, head_filters):
+    if isinstance(head_convs, bool) or not isinstance(head_convs, int) or head_convs < 0:
+        raise ValueError(f"{options.name}: head_convs must be an int >= 0; got {head_convs!r}.")
+    if isinstance(head_filters, bool) or not isinstance(head_filters, int) or head_filters < 1:
+        raise ValueError(f"{options.name}: head_filters must be a positive int; got {head_filters!r}.")
 
 
 def _build_yolo(options, *, backbone="mobilenet_v2", anchors=YOLOV2_VOC_ANCHORS, backbone_weights=None,
@@ -87,9 +92,10 @@ def _build_yolo(options, *, backbone="mobilenet_v2", anchors=YOLOV2_VOC_ANCHORS,
     "imagenet" or a path); `anchors` [B, 2] in grid cells; `head_convs` 3x3
     convs of `head_filters` before the 1x1 predictions. `dropout` (default
     none) goes before the predictions."""
-    _check_arguments(options, backbone, head_convs, head_filters)
+    check_backbone_head(options, backbone, "the raw YOLO grid (decode it with zoo.detection_model)")
+    _check_head_size(options, head_convs, head_filters)
     anchors = check_anchors(anchors, f"{options.name}: anchors")
-    inputs, x, stride = _backbone_map(options, backbone, backbone_weights)
+    inputs, x, stride = backbone_map(options, backbone, backbone_weights, tiled=True)
     for index in range(1, head_convs + 1):
         x = zl.conv_bn_act(x, head_filters, 3, activation=None, name=f"head{index}")
         x = layers.LeakyReLU(LEAKY_SLOPE, name=f"head{index}_leaky")(x)
