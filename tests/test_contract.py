@@ -43,12 +43,13 @@ def contract_build(name, **kwargs):
     return model, shape
 
 
-def random_batch(name, shape, seed=0):
-    """Images uniform over the model's input range, and random class labels per output pixel."""
+def random_batch(model, name, shape, seed=0):
+    """Images uniform over the model's input range, and a random class label for
+    each vector of the main output (per image, per pixel, per grid cell and anchor)."""
     low, high = zoo.get_entry(name).input_range
     rng = np.random.default_rng(seed)
     images = rng.uniform(low, high, size=(BATCH, *shape)).astype("float32")
-    label_shape = (BATCH,) if zoo.get_entry(name).task == "classification" else (BATCH, *shape[:2])
+    label_shape = (BATCH, *model.outputs[0].shape[1:-1])
     labels = rng.integers(0, NUM_CLASSES, size=label_shape)
     return tf.constant(images), tf.constant(labels)
 
@@ -79,7 +80,7 @@ def test_one_backward_pass_reaches_every_trainable_weight(name):
     # Element-wise dropout stays on.
     no_drop_path = {"drop_connect_rate": 0.0} if "drop_connect_rate" in zoo.get_entry(name).family_args() else {}
     model, shape = contract_build(name, **no_drop_path)
-    images, labels = random_batch(name, shape)
+    images, labels = random_batch(model, name, shape)
     keras.utils.set_random_seed(0)  # dropout is on (training=True)
     weights = model.trainable_weights
     grads = gradients(model, images, labels, training=True)

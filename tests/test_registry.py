@@ -14,12 +14,25 @@ CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classif
 # The models whose output is class scores (per image or per pixel) at `num_classes`. The
 # similarity models (an embedding, a two-input Siamese network) take no num_classes:
 # tests/test_similarity.py runs the registry-wide checks on them.
-CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task != "similarity"]
+# The landmarker predicts points, not classes: tests/test_localization.py.
+CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task not in ("similarity", "landmarks")]
 
 
 def small_shape(name):
     entry = zoo.get_entry(name)
     return (entry.min_size, entry.min_size, entry.input_shape[-1])
+
+
+def output_shape(name, batch, shape, classes):
+    """What model `name` returns for a batch of `shape` images, by its task."""
+    task = zoo.get_entry(name).task
+    if task == "classification":
+        return (batch, classes)
+    if task == "detection":  # the YOLO grid at stride 32 with its 5 default anchors
+        return (batch, shape[0] // 32, shape[1] // 32, 5, 5 + classes)
+    if task == "localization":  # [p_c, b_x, b_y, b_h, b_w, classes]
+        return (batch, 5 + classes)
+    return (batch, *shape[:2], classes)
 
 
 @pytest.mark.parametrize("name", CLASS_SCORES)
@@ -28,9 +41,7 @@ def test_build_forward_save_load(name, tmp_path):
     model = zoo.build(name, input_shape=shape, num_classes=10)
     batch = photos(shape[0], shape[-1])  # 0-255: every model normalises its input itself
     outputs = model(batch, training=False)
-    expected = (len(batch), 10) if zoo.get_entry(name).task == "classification" \
-        else (len(batch), *shape[:2], 10)
-    assert tuple(outputs.shape) == expected
+    assert tuple(outputs.shape) == output_shape(name, len(batch), shape, 10)
     assert np.isfinite(outputs).all()
     path = tmp_path / f"{name}.keras"
     model.save(path)

@@ -11,6 +11,9 @@
     zoo.build("resnet18", input_shape=(16, 112, 112, 3))  # 1D/3D from the same builders
     zoo.inflate(model_2d, depth=16)          # I3D: 2D weights start a 3D model
     zoo.explain.grad_cam(model, image, class_index)
+    detector = zoo.build("yolo", backbone="mobilenet_v2", num_classes=3)
+    zoo.detection_model(detector)           # decoding and NMS inside the graph
+    zoo.convolutionalize(zoo.build("lenet5"))  # sliding windows in one pass
 """
 
 # Importing a family registers its models; boxes, explain, losses and synthesis are tools.
@@ -21,6 +24,7 @@ from zoo import (  # noqa: F401
     explain,
     inception,
     lenet,
+    localization,
     losses,
     mobilenet,
     resnet,
@@ -28,11 +32,15 @@ from zoo import (  # noqa: F401
     synthesis,
     unet,
     vgg,
+    yolo,
 )
 from zoo.inference import inference_model
 from zoo.inflate import inflate
 from zoo.registry import ModelEntry, build, get_entry, list_models, model_info, register_model
+from zoo.sliding import convolutionalize
+from zoo.yolo import detection_model
 
 __version__ = "0.1.0"
-__all__ = ["ModelEntry", "boxes", "build", "explain", "get_entry", "inference_model", "inflate", "list_models",
-           "losses", "model_info", "register_model", "synthesis", "__version__"]
+__all__ = ["ModelEntry", "boxes", "build", "convolutionalize", "detection_model", "explain", "get_entry",
+           "inference_model", "inflate", "list_models", "losses", "model_info", "register_model",
+           "synthesis", "__version__"]

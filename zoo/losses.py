@@ -5,10 +5,17 @@ Keras 3 has no maintained one (TF Addons and TF Similarity do not import on it).
 
     model.compile(optimizer="adam", loss=zoo.losses.TripletLoss(mining="semi_hard"))
     model.fit(images, identity_labels, ...)   # batches of P identities x K images
+
+`YoloLoss` is YOLOv2's loss on `zoo.boxes.yolo_encode` targets (the "yolo" model);
+`LocalizationLoss` and `LandmarkLoss` the course's squared errors for one object
+per image ("localizer", "landmarker"), masked where no object is.
 """
 
 import keras
 from keras import ops
+
+from zoo import boxes as zb
+from zoo.layers.detection import check_anchors
 
 DISTANCES = ("squared_l2", "l2", "cosine")
 MININGS = ("all", "hard", "semi_hard")
@@ -134,3 +141,166 @@ class TripletLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "mining": self.mining,
                 "soft": self.soft, "distance": self.distance}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class YoloLoss(keras.losses.Loss):
+    """YOLOv2's loss between `zoo.boxes.yolo_encode` targets [batch, S_h, S_w,
+    B, 6] and a YOLO model's raw grid [batch, S_h, S_w, B, 5 + C] (`zoo.yolo`).
+
+    Summed over the grid of each image (one loss per image), the mean over the
+    batch by default. With the (cell, anchor) slots that hold a box
+    "responsible" and the rest "background":
+
+    - coordinates (`coord_weight`): over responsible slots,
+      |sigmoid(t_xy) - target offset|^2 + |t_wh - log(box / anchor)|^2;
+    - objectness (`object_weight`): over responsible slots,
+      (sigmoid(t_o) - target)^2, the target being the IoU of the predicted box
+      with its box (`rescore=True`: YOLOv2 predicts the IoU; held constant) or 1;
+    - no-object (`noobject_weight`): over background slots, sigmoid(t_o)^2,
+      except where the predicted box already overlaps one of the image's boxes
+      by IoU > `ignore_threshold` (0.6 in YOLOv2): such a prediction is not
+      pushed down as background;
+    - class (`class_weight`): over responsible slots, the softmax cross-entropy
+      of the class logits. (Darknet adds (one-hot - softmax) to the logits'
+      gradient: that is this gradient.)
+
+    The default weights are Darknet's yolo-voc.cfg (coord 1, object 5,
+    noobject 1, class 1). Not included: Darknet's (2 - w h) coordinate scale and
+    its early "match the anchor shape" term for the first 12,800 images.
+
+    The image's boxes for the ignore rule are read back from the targets
+    (every placed box; boxes `yolo_encode` dropped on a full cell are not
+    there), so the loss needs only (y_true, y_pred): it builds one
+    [S_h S_w B, S_h S_w B] IoU matrix per image.
+    """
+
+    TERMS = ("coordinates", "objectness", "noobject", "class")
+
+    def __init__(self, anchors, *, coord_weight=1.0, object_weight=5.0, noobject_weight=1.0, class_weight=1.0,
+                 ignore_threshold=0.6, rescore=True, name="yolo_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.anchors = check_anchors(anchors, "YoloLoss: anchors")
+        self.term_weights = {"coordinates": float(coord_weight), "objectness": float(object_weight),
+                        "noobject": float(noobject_weight), "class": float(class_weight)}
+        for term, weight in self.term_weights.items():
+            if not weight >= 0:
+                raise ValueError(f"YoloLoss: the {term} weight must be >= 0; got {weight!r}.")
+        if not 0.0 <= float(ignore_threshold) <= 1.0:
+            raise ValueError(f"YoloLoss: ignore_threshold must be in [0, 1]; got {ignore_threshold!r}.")
+        self.ignore_threshold = float(ignore_threshold)
+        self.rescore = bool(rescore)
+
+    def _check_shapes(self, y_true, y_pred):
+        true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+        num_anchors = len(self.anchors)
+        fits = (len(true_shape) == len(pred_shape) == 5 and true_shape[-1] == 6
+                and (pred_shape[-1] is None or pred_shape[-1] >= 6) and pred_shape[-2] == num_anchors
+                and true_shape[1:4] == pred_shape[1:4])
+        if not fits:
+            raise ValueError(f"YoloLoss takes targets [batch, rows, columns, {num_anchors}, 6] "
+                             f"(zoo.boxes.yolo_encode) and predictions [batch, rows, columns, {num_anchors}, "
+                             f"5 + classes] of the same grid; got {true_shape} and {pred_shape}.")
+
+    def terms(self, y_true, y_pred):
+        """The four terms, unweighted: {name: [batch]}."""
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        self._check_shapes(y_true, y_pred)
+        responsible = y_true[..., 4]
+        background = 1.0 - responsible
+        batch = ops.shape(y_pred)[0]
+        grid = (ops.cast(ops.shape(y_pred)[1], "float32"), ops.cast(ops.shape(y_pred)[2], "float32"))
+
+        def per_image(values):  # [batch, rows, columns, B] -> [batch]
+            return ops.sum(ops.reshape(values, (batch, -1)), axis=1)
+
+        xy_error = ops.sum(ops.square(ops.sigmoid(y_pred[..., 0:2]) - y_true[..., 0:2]), axis=-1)
+        wh_error = ops.sum(ops.square(y_pred[..., 2:4] - y_true[..., 2:4]), axis=-1)
+
+        # Boxes in grid cells (an image of grid size: IoU does not depend on the scale).
+        pred_boxes, objectness = zb.yolo_decode(y_pred, anchors=self.anchors, image_size=grid)
+        true_boxes, _ = zb.yolo_decode(y_true, anchors=self.anchors, image_size=grid, from_logits=False)
+        pred_flat, true_flat = ops.reshape(pred_boxes, (batch, -1, 4)), ops.reshape(true_boxes, (batch, -1, 4))
+        overlaps = zb.iou(pred_flat, true_flat) * ops.reshape(responsible, (batch, 1, -1))
+        best = ops.reshape(ops.max(overlaps, axis=-1), ops.shape(responsible))
+        counted = background * ops.cast(best <= self.ignore_threshold, "float32")
+
+        target = ops.stop_gradient(zb.iou(pred_boxes, true_boxes, pairwise=False)) if self.rescore else 1.0
+        labels = ops.cast(y_true[..., 5], "int32")
+        class_error = keras.losses.sparse_categorical_crossentropy(labels, y_pred[..., 5:], from_logits=True)
+        return {"coordinates": per_image(responsible * (xy_error + wh_error)),
+                "objectness": per_image(responsible * ops.square(objectness - target)),
+                "noobject": per_image(counted * ops.square(objectness)),
+                "class": per_image(responsible * class_error)}
+
+    def call(self, y_true, y_pred):
+        terms = self.terms(y_true, y_pred)
+        return sum(self.term_weights[name] * terms[name] for name in self.TERMS)
+
+    def get_config(self):
+        return {**super().get_config(), "anchors": self.anchors.tolist(),
+                "coord_weight": self.term_weights["coordinates"], "object_weight": self.term_weights["objectness"],
+                "noobject_weight": self.term_weights["noobject"], "class_weight": self.term_weights["class"],
+                "ignore_threshold": self.ignore_threshold, "rescore": self.rescore}
+
+
+class _PresenceMaskedLoss(keras.losses.Loss):
+    """(p_hat - p)^2 + p * (squared errors of the rest): the course's loss for one
+    object per image, whose box, class and point terms count only where the
+    target says an object is there (p = 1). One loss per example."""
+
+    def __init__(self, *, from_logits=True, name=None, reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.from_logits = bool(from_logits)
+
+    def _probabilities(self, y_pred):
+        """y_pred with its logits (presence, classes) as probabilities."""
+        raise NotImplementedError
+
+    def call(self, y_true, y_pred):
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        if len(y_true.shape) != 2 or tuple(y_true.shape)[-1] != tuple(y_pred.shape)[-1]:
+            raise ValueError(f"{type(self).__name__} takes targets and predictions [batch, outputs] of the same "
+                             f"layout; got {tuple(y_true.shape)} and {tuple(y_pred.shape)}.")
+        if self.from_logits:
+            y_pred = self._probabilities(y_pred)
+        presence = y_true[:, 0]
+        rest = ops.sum(ops.square(y_pred[:, 1:] - y_true[:, 1:]), axis=-1)
+        return ops.square(y_pred[:, 0] - presence) + presence * rest
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LocalizationLoss(_PresenceMaskedLoss):
+    """The course's squared-error loss for classification with localisation,
+    on the "localizer" layout [p_c, b_x, b_y, b_h, b_w, c_1 .. c_C]:
+
+        (p_hat - p_c)^2 + p_c * (|b_hat - b|^2 + |c_hat - c|^2)
+
+    Targets hold p_c 0 or 1 and one-hot classes; where p_c = 0 the box and
+    classes are "don't care" and cost nothing. `from_logits=True` (the model's
+    raw outputs) reads p_hat through a sigmoid and c_hat through a softmax.
+    """
+
+    def __init__(self, *, from_logits=True, name="localization_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
+
+    def _probabilities(self, y_pred):
+        return ops.concatenate([ops.sigmoid(y_pred[:, :1]), y_pred[:, 1:5], ops.softmax(y_pred[:, 5:], axis=-1)],
+                               axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class LandmarkLoss(_PresenceMaskedLoss):
+    """The squared-error loss for landmarks, on the "landmarker" layout
+    [p, x_1, y_1, .., x_L, y_L]: (p_hat - p)^2 + p * |l_hat - l|^2, the point
+    terms masked where the target has no object (p = 0). `from_logits=True`
+    reads p_hat through a sigmoid."""
+
+    def __init__(self, *, from_logits=True, name="landmark_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(from_logits=from_logits, name=name, reduction=reduction, dtype=dtype)
+
+    def _probabilities(self, y_pred):
+        return ops.concatenate([ops.sigmoid(y_pred[:, :1]), y_pred[:, 1:]], axis=-1)

@@ -2,6 +2,7 @@
 
 from zoo.layers.connection_table import ConnectionTableConv2D
 from zoo.layers.conv import conv_bn_act
+from zoo.layers.detection import YoloDetections, YoloGrid
 from zoo.layers.head import LOGITS_DTYPE, classifier_head, dense_head, global_pool
 from zoo.layers.inception import inception_module
 from zoo.layers.lrn import LocalResponseNormalization
@@ -20,7 +21,7 @@ from zoo.layers.rank import RANKS, depthwise_conv, nd, spatial_dims
 from zoo.layers.residual import basic_block, bottleneck_block
 
 __all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "LocalResponseNormalization",
-           "PairFeatures", "Preprocess",
+           "PairFeatures", "Preprocess", "YoloDetections", "YoloGrid",
            "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
            "depthwise_conv", "depthwise_separable_block", "global_pool", "inception_module",
