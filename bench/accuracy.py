@@ -1,4 +1,4 @@
-"""Time to accuracy: the default harness run (LeNet-5 on digits) to 98% and 99%
+"""Time to accuracy: the default harness run (lenet5_relu on digits) to 98% and 99%
 test accuracy, next to scikit-learn's SVC on the same split.
 
 The harness runs in a subprocess (`python -m bench.accuracy` plus harness
@@ -45,7 +45,7 @@ def run(quick):
     epochs = 5 if quick else 20
     history = _harness(epochs)
     svc_accuracy, svc_seconds = _svc()
-    row = {"model": "lenet5 (harness default)", "epochs": epochs,
+    row = {"model": "lenet5_relu (harness default)", "epochs": epochs,
            "final_accuracy": history[-1]["accuracy"], "train_s": history[-1]["seconds"]}
     for target in TARGETS:
         reached = next((h for h in history if h["accuracy"] >= target), None)

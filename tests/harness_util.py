@@ -17,8 +17,9 @@ from training.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 # float32: the mixed-precision probe costs time and the tests compare exact numbers;
-# no export: tests/test_training.py checks it once, on the default run.
-FAST = ("--mixed_precision=float32", "--export=")
+# no export and no augmentation: tests/test_training.py checks both once, on the
+# default run.
+FAST = ("--mixed_precision=float32", "--export=", "--augment=")
 
 
 def config(*args):

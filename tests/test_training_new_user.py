@@ -86,7 +86,7 @@ def test_training_csv_counts_from_1_and_a_resume_drops_rows_past_the_checkpoint(
 def test_pretrained_file_of_another_architecture_is_refused_and_leaves_no_run(tmp_path):
     other = zoo.build("resnet18", input_shape=(32, 32, 1), num_classes=10)
     other.save_weights(tmp_path / "resnet18.weights.h5")
-    with pytest.raises(WeightsError, match=r"none of lenet5's \d+ backbone tensors matched"):
+    with pytest.raises(WeightsError, match=r"none of lenet5_relu's \d+ backbone tensors matched"):
         run(*QUICK, f"--pretrained={tmp_path / 'resnet18.weights.h5'}",
             f"--model_dir={tmp_path / 'run'}")
     assert not (tmp_path / "run").exists()

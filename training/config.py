@@ -17,7 +17,7 @@ import os
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     # model and data
-    model: str = "lenet5"
+    model: str = "lenet5_relu"
     model_args: tuple = ()  # "name=value" strings, parsed by flags.parse_model_args
     dataset: str = "digits"
     data_dir: str | None = None
@@ -32,7 +32,7 @@ class RunConfig:
     schedule: str = "cosine"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
-    augment: tuple = ()
+    augment: tuple | None = None  # None: the model's own (its registry entry's `augment`)
     precise_bn_batches: int = 20
     # transfer
     pretrained: str | None = None
@@ -48,6 +48,13 @@ class RunConfig:
     model_dir: str | None = None
     resume: bool = False
     export: tuple = ("saved_model", "tflite")
+
+    def with_model_defaults(self, entry):
+        """This config with what it leaves to the model filled from its registry
+        `entry`: the augmentations it trains with by default."""
+        if self.augment is not None:
+            return self
+        return dataclasses.replace(self, augment=tuple(entry.augment))
 
     @classmethod
     def from_flags(cls, flag_values):

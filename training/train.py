@@ -156,6 +156,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
 
     # Everything that can fail cheaply comes before the precision probe and the run folder.
     entry = zoo.get_entry(config.model)
+    config = config.with_model_defaults(entry)
     task = tasks.get_task(entry.task)
     model_args = harness_flags.parse_model_args(config.model_args)
     size = config.image_size or entry.input_shape[0]

@@ -81,6 +81,18 @@ def _build_lenet(config, options, *, activation="tanh", pool="avg", c3_table="fu
     return options.finish(inputs, x, features, head=head)
 
 
-register_model("lenet5", functools.partial(_build_lenet, LENET5), paper=PAPER,
-               input_shape=(32, 32, 1), num_classes=10, min_size=32, preprocessing="unit",
-               head_layers=(*(name for name, _ in HIDDEN), "predictions"), features=_features(LENET5))
+# name: (activation, pool, the harness's default augmentations). lenet5 is the 1998
+# layout; lenet5_relu the common modern variant (ReLU, max pooling), which the
+# harness's default job trains with random shifts: on scikit-learn's digits it
+# reaches SVC's test accuracy where lenet5 stays near 98% (bench/accuracy.py).
+LENETS = {
+    "lenet5": ("tanh", "avg", ()),
+    "lenet5_relu": ("relu", "max", ("crop",)),
+}
+
+for _name, (_activation, _pool, _augment) in LENETS.items():
+    register_model(_name, functools.partial(_build_lenet, LENET5, activation=_activation, pool=_pool),
+                   paper=PAPER, input_shape=(32, 32, 1), num_classes=10, min_size=32,
+                   preprocessing="unit", augment=_augment,
+                   head_layers=(*(name for name, _ in HIDDEN), "predictions"),
+                   features=_features(LENET5))

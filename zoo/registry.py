@@ -51,6 +51,8 @@ class ModelEntry:
     features: tuple | None
     # The spatial ranks it builds in: 1 (signals), 2 (images), 3 (volumes, clips).
     spatial_dims: tuple = (2,)
+    # The augmentations the training harness uses unless --augment says otherwise.
+    augment: tuple = ()
 
     def family_args(self):
         """The keyword arguments the family builder takes beyond the common ones."""
@@ -72,7 +74,7 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
                    preprocessing="unit", input_range=(0.0, 255.0), task="classification",
                    published_weights=None,
                    loss_weights=None, head_layers=("predictions",), features=None,
-                   spatial_dims=(2,)):
+                   spatial_dims=(2,), augment=()):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
@@ -83,7 +85,8 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
     (e.g. GoogLeNet's 1, 0.3, 0.3) tells the training harness how to weigh a multi-output model's losses; `head_layers`
     names the layers with weights that the classifier top adds; `features` gives
     the (stride, channels) of each `features_only` map at the default arguments;
-    `spatial_dims` the ranks it builds in (input_shape of 1 + that many axes).
+    `spatial_dims` the ranks it builds in (input_shape of 1 + that many axes);
+    `augment` the harness's default augmentations for it.
     """
 
     def register(fn):
@@ -97,7 +100,7 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             loss_weights=tuple(loss_weights) if loss_weights else None,
             head_layers=tuple(head_layers),
             features=None if features is None else tuple(map(tuple, features)),
-            spatial_dims=tuple(spatial_dims))
+            spatial_dims=tuple(spatial_dims), augment=tuple(augment))
         return fn
 
     return register if builder is None else register(builder)
