@@ -49,9 +49,9 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     assert f"run folder: {run_dir}" in result.stdout
     assert "exported tflite: " in result.stdout and "test (" in result.stdout
     # The main job ends with a SavedModel and a TFLite model that passed parity.
-    assert (run_dir / "export" / "lenet5.tflite").is_file()
-    assert (run_dir / "export" / "lenet5_saved_model" / "saved_model.pb").is_file()
-    export_report = read_json(run_dir / "export" / "lenet5.report.json")
+    assert (run_dir / "export" / "lenet5_relu.tflite").is_file()
+    assert (run_dir / "export" / "lenet5_relu_saved_model" / "saved_model.pb").is_file()
+    export_report = read_json(run_dir / "export" / "lenet5_relu.report.json")
     assert export_report["tflite"]["parity"]["passed"]
     assert export_report["tflite"]["parity"]["samples"] == report["examples"]
 
