@@ -65,7 +65,7 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     (["--batch_size=0"], "--batch_size"),
     (["--label_smoothing=2"], "--label_smoothing"),
     (["--model=resnet05"], "Did you mean resnet50"),
-    (["--dataset=no_such_dataset"], "not digits, shapes, folder:/path or a tfds"),
+    (["--dataset=no_such_dataset"], "not digits, shapes, trace, moving_digits, folder:/path, npz:/path or a tfds"),
     (["--dataset=folder:/no/such/dir"], "is not a directory"),
     (["--pretrained=/no/such.keras"], "neither 'imagenet' nor an existing"),
     (["--freeze_backbone"], "--freeze_backbone needs --pretrained"),

@@ -368,6 +368,10 @@ AUGMENTATIONS = {
     "cutmix": _cutmix,              # batch-level, from build_batch_augmenter
 }
 BATCH_AUGMENTATIONS = ("mixup", "cutmix")
+# The spatial ranks each augmentation works in (1: signals, 2: images, 3: volumes
+# and clips). All are image operations today; keras' MixUp and CutMix take image
+# batches only (MixUp reads a batch of signals as one image).
+SPATIAL_DIMS = dict.fromkeys(AUGMENTATIONS, (2,))
 
 
 def _parse(names):
@@ -382,6 +386,18 @@ def _parse(names):
     if repeated:
         raise ValueError(f"augmentation {', '.join(map(repr, repeated))} is listed more than once")
     return names
+
+
+def check_spatial_dims(names, dims):
+    """Raises ValueError naming the augmentations among `names` that do not work on
+    examples with `dims` spatial axes."""
+    refused = [n for n in _parse(names) if dims not in SPATIAL_DIMS[n]]
+    if refused:
+        accepted = [n for n in AUGMENTATIONS if dims in SPATIAL_DIMS[n]]
+        ranks = sorted({d for n in refused for d in SPATIAL_DIMS[n]})
+        raise ValueError(f"augmentation {', '.join(refused)} works on "
+                         f"{' and '.join(f'{d}D' for d in ranks)} examples only, not {dims}D; "
+                         f"for {dims}D: {', '.join(accepted) or 'none yet'}")
 
 
 def _make(name, shape, eigen, value_range, seed):
@@ -424,6 +440,7 @@ def build_augmenter(names, *, image_shape, seed=None, pca_eigen=None, value_rang
     set (default IMAGENET_PCA). `value_range`: the range of the pixel values.
     """
     image_shape = tuple(int(d) for d in image_shape)
+    check_spatial_dims(names, len(image_shape) - 1)
     if len(image_shape) != 3:
         raise ValueError(f"image_shape={image_shape}: expected (height, width, channels)")
     augmenter = Augmenter([_make(n, image_shape, pca_eigen, value_range, seed)

@@ -1,5 +1,6 @@
 """Datasets as tf.data: digits (embedded default), shapes (synthetic segmentation),
-a folder of class sub-folders, or any tfds name.
+a folder of class sub-folders, or any tfds name; for 1D and 3D models trace (UCR
+signals), moving_digits (synthetic clips) and npz:/path (anyone's arrays).
 
 Every source gives unbatched (image, target) splits "train", "validation" and
 "test"; images are resized to the model's input and adapted to its channels
@@ -9,11 +10,21 @@ class masks for segmentation. `batches` then shuffles and batches them, and
 does everything else once per batch: pixels to [0, 1], augmentation, the task's
 targets (one-hot), the model's input range. Per-element work is what made the pipeline
 slow: one function call per image costs more than the op it runs.
+
+Signals (length, channels) and volumes or clips (depth, height, width,
+channels) keep their own shape (`example_shape`): the harness builds the
+model for it, and nothing resizes or adapts them. Real-valued arrays are
+scaled per channel so that the training split spans [0, 1] (the harness's
+pixel convention; the other splits use the same map and may reach slightly
+past it); uint8 arrays are pixels, as images are.
 """
 
 import concurrent.futures
 import dataclasses
+import functools
+import importlib.util
 import os
+import zipfile
 
 import numpy as np
 import tensorflow as tf
@@ -24,7 +35,7 @@ from training.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
-EMBEDDED_DATASETS = ("digits", "shapes")
+EMBEDDED_DATASETS = ("digits", "shapes", "trace", "moving_digits")
 SEGMENTATION_ONLY = ("shapes",)  # embedded datasets with masks and no class labels
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -34,6 +45,16 @@ TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", ("pet", "backgroun
 # shapes: background + one class per shape kind
 SHAPE_CLASSES = ("background", "circle", "square")
 SHAPES_SPLIT_SIZES = {"train": 256, "validation": 64, "test": 64}
+
+# moving_digits: clips of (frames, size, size, 1); each axis at least the 3D
+# models' minimum of 32. Tests make smaller ones with `moving_digits()`.
+MOVING_DIGITS = {"clips": 1200, "frames": 32, "size": 32, "seed": 0}
+# The four classes: the directions of the horizontal and the vertical digit.
+MOVING_DIRECTIONS = ("left_up", "left_down", "right_up", "right_down")
+
+# UCR Trace (Roverso 2000; 4 classes, 100 + 100 series of length 275) as
+# tslearn's wheel ships it: read from the installed package, never downloaded.
+TRACE_FILE = ("tslearn", ".cached_datasets/Trace.npz")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,13 +115,32 @@ def check_name(name):
             raise DataError(f"{name!r}: {name[len('folder:'):]!r} is not a directory "
                              "(expected one sub-folder per class).")
         return
+    if name.startswith("npz:"):
+        if not os.path.isfile(name[len("npz:"):]):
+            raise DataError(f"{name!r}: {name[len('npz:'):]!r} is not a file (expected an .npz "
+                            "with arrays x [N, *spatial, channels] and y [N] of int labels).")
+        return
     import tensorflow_datasets as tfds
 
     try:
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except Exception:  # tfds raises its own DatasetNotFoundError
-        raise DataError(f"{name!r} is not digits, shapes, folder:/path or a tfds dataset name "
-                         "(mnist, cifar10, tf_flowers, imagenette, oxford_iiit_pet, ...).") from None
+        raise DataError(f"{name!r} is not digits, shapes, trace, moving_digits, folder:/path, "
+                        "npz:/path or a tfds dataset name (mnist, cifar10, tf_flowers, "
+                        "imagenette, oxford_iiit_pet, ...).") from None
+
+
+def example_shape(name):
+    """The shape of one example of dataset `name` when the dataset fixes it (its
+    signals or volumes are never resized): (length, C), (H, W, C) or (D, H, W, C).
+    None for image sources, which are resized to the model's input."""
+    if name == "trace":
+        return _trace_arrays()[0].shape[1:]
+    if name == "moving_digits":
+        return (MOVING_DIGITS["frames"], MOVING_DIGITS["size"], MOVING_DIGITS["size"], 1)
+    if name.startswith("npz:"):
+        return _npz_arrays(name[len("npz:"):])[0].shape[1:]
+    return None
 
 
 def to_unit(images):
@@ -195,7 +235,11 @@ def sample_images(ds, limit=2000):
 # --- preparation --------------------------------------------------------------
 
 def _preparer(image_shape, task):
-    """Resizes and adapts each image; the task fits its label (a mask follows the image)."""
+    """Resizes and adapts each image; the task fits its label (a mask follows the image).
+    Signals and volumes pass as they are (the model was built for their shape)."""
+    if len(image_shape) != 3:
+        return lambda x, y: (tf.ensure_shape(x, image_shape),
+                             tf.cast(task.prepare_label(y, image_shape), tf.int32))
     height, width, channels = image_shape
 
     def prepare(image, target):
@@ -246,6 +290,12 @@ def classification_source(name, data_dir, download):
         return _digits()
     if name.startswith("folder:"):
         return _folder(name[len("folder:"):])
+    if name.startswith("npz:"):
+        return _npz(name[len("npz:"):])
+    if name == "trace":
+        return _trace()
+    if name == "moving_digits":
+        return _moving_digits()
     if name == "shapes":
         raise DataError("--dataset=shapes is a segmentation dataset; use a segmentation model "
                          "(e.g. --model=unet).")
@@ -260,7 +310,8 @@ MIN_PER_CLASS = len(SPLITS)
 def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0, class_names=None):
     """A fixed stratified split: per class, shuffled with `seed`, cut by `fractions`,
     with at least one image of each class in every split (tiny folders would
-    otherwise round their validation and test splits to nothing)."""
+    otherwise round their validation and test splits to nothing); a zero
+    fraction makes an empty split."""
     rng = np.random.default_rng(seed)
     parts = {s: [] for s in SPLITS}
     for label in np.unique(labels):
@@ -270,7 +321,7 @@ def _split_indices(labels, fractions=(0.7, 0.15, 0.15), seed=0, class_names=None
             raise DataError(f"class {shown!r} has {len(index)} image(s); each class needs at "
                             f"least {MIN_PER_CLASS} (one each for training, validation and test).")
         n_val = max(1, int(round(fractions[1] * len(index))))
-        n_test = max(1, int(round(fractions[2] * len(index))))
+        n_test = max(1, int(round(fractions[2] * len(index)))) if fractions[2] else 0
         n_train = len(index) - n_val - n_test
         parts["train"].append(index[:n_train])
         parts["validation"].append(index[n_train:n_train + n_val])
@@ -288,6 +339,137 @@ def _digits():
     parts = _split_indices(labels)
     return {s: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
             for s, i in parts.items()}, tuple(str(d) for d in digits.target_names)
+
+
+def _splits(x, y, parts, class_names):
+    """tf.data splits of arrays `x`, `y` at the `parts` indices. Real values are
+    scaled per channel so that the training split spans [0, 1]; uint8 are pixels."""
+    if x.dtype != np.uint8:
+        train = x[parts["train"]].astype("float64")
+        axes = tuple(range(x.ndim - 1))
+        low, high = train.min(axis=axes), train.max(axis=axes)
+        x = ((x - low) / np.where(high > low, high - low, 1.0)).astype("float32")
+    return ({s: tf.data.Dataset.from_tensor_slices((x[i], y[i])) for s, i in parts.items()},
+            tuple(class_names))
+
+
+def _npz_arrays(path):
+    stat = os.stat(path)
+    return _read_npz(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)  # read once for its shape, once more for its data
+def _read_npz(path, mtime, size):
+    """(x, y, class names) of an npz file, checked. Labels are the sorted distinct
+    values of y, or indices into an optional `class_names` array."""
+    where = f"--dataset=npz:{path}"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DataError(f"{where}: not a readable .npz file ({type(error).__name__}: {error}).") \
+            from None
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise DataError(f"{where}: no array {' or '.join(map(repr, missing))} (it holds "
+                        f"{', '.join(arrays) or 'nothing'}); expected x [N, *spatial, channels] "
+                        "and y [N] int labels (np.savez(path, x=x, y=y)).")
+    x, y = arrays["x"], arrays["y"]
+    if not 3 <= x.ndim <= 5 or x.dtype.kind not in "uif":
+        raise DataError(f"{where}: x is {x.dtype} of shape {x.shape}; expected numbers of shape "
+                        "[N, length, channels], [N, height, width, channels] or [N, depth, "
+                        "height, width, channels] (one channel still needs its axis of 1).")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DataError(f"{where}: x holds {np.size(x) - np.isfinite(x).sum()} NaN or infinite "
+                        "value(s).")
+    if y.shape != (len(x),) or y.dtype.kind not in "ui":
+        raise DataError(f"{where}: y is {y.dtype} of shape {y.shape}; expected one int class "
+                        f"label per example of x, shape ({len(x)},).")
+    if "class_names" in arrays:
+        names = tuple(str(n) for n in arrays["class_names"])
+        bad = sorted(set(y[(y < 0) | (y >= len(names))].tolist()))
+        if bad:
+            raise DataError(f"{where}: labels {bad[:10]} are not indices into its {len(names)} "
+                            "class_names.")
+    else:
+        values, y = np.unique(y, return_inverse=True)
+        names = tuple(str(v) for v in values)
+    return x, y.astype("int32"), names
+
+
+def _npz(path):
+    """Arrays x [N, *spatial, C] and y [N] from an .npz file, split 70/15/15."""
+    x, y, names = _npz_arrays(path)
+    try:
+        parts = _split_indices(y, class_names=names)
+    except DataError as error:
+        raise DataError(f"--dataset=npz:{path}: {error}") from None
+    return _splits(x, y, parts, names)
+
+
+@functools.lru_cache(maxsize=1)
+def _trace_arrays():
+    """UCR Trace's series (train then test), labels 0-3, and the size of its train split."""
+    package, file = TRACE_FILE
+    spec = importlib.util.find_spec(package)  # finds the package without importing it
+    if spec is None:
+        raise DataError(f"--dataset=trace reads UCR Trace from the {package} package's wheel, "
+                        f"which is not installed: pip install {package} (or zoo[test]); nothing "
+                        "is downloaded at run time.")
+    with np.load(os.path.join(spec.submodule_search_locations[0], file)) as f:
+        x = np.concatenate([f["X_train"], f["X_test"]]).astype("float32")
+        y = np.concatenate([f["y_train"], f["y_test"]]).astype("int32") - 1  # UCR labels 1-4
+        return x, y, len(f["X_train"])
+
+
+def _trace():
+    """UCR Trace: its own test split as test (published results compare on it), and
+    a fixed stratified 15% of its training split as validation."""
+    x, y, n_train = _trace_arrays()
+    parts = _split_indices(y[:n_train], fractions=(0.85, 0.15, 0.0))
+    parts["test"] = np.arange(n_train, len(y))
+    return _splits(x, y, parts, ("1", "2", "3", "4"))
+
+
+def moving_digits(clips, frames=32, size=32, seed=0):
+    """Synthetic clips that need the time axis: (uint8 clips [N, frames, size,
+    size, 1], labels [N] indexing MOVING_DIRECTIONS), the same for the same arguments.
+
+    Two scikit-learn digits cross each clip, one horizontally and one
+    vertically; the class is which way each goes (left or right, up or down).
+    The average of a clip's frames is two trails, one along each axis, however
+    the digits move (a trail and its reverse are equally likely), so averaging
+    the frames loses the class; a single digit would not do: its trail shows
+    the axis it moves along.
+    """
+    from sklearn.datasets import load_digits
+
+    if frames < 2 or size < 12:
+        raise ValueError(f"moving_digits needs frames >= 2 and size >= 12; got frames={frames}, "
+                         f"size={size}.")
+    digits = load_digits().images / 16.0  # 8 x 8, values 0-16
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(clips) % len(MOVING_DIRECTIONS))
+    room = size - 8
+    time = np.linspace(0.0, 1.0, frames)
+    out = np.zeros((clips, frames, size, size), "float32")
+    for clip, label in enumerate(labels):
+        for along_width, forward in ((True, label >= 2), (False, label % 2 == 1)):  # right, down
+            digit = digits[rng.integers(len(digits))]
+            distance = rng.uniform(room / 2, room)
+            start = rng.uniform(0, room - distance)
+            path = np.rint(start + distance * (time if forward else 1 - time)).astype(int)
+            across = rng.integers(0, room + 1)
+            for frame, at in enumerate(path):
+                row, col = (across, at) if along_width else (at, across)
+                window = out[clip, frame, row:row + 8, col:col + 8]
+                np.maximum(window, digit, out=window)
+    return np.rint(out * 255).astype("uint8")[..., None], labels.astype("int32")
+
+
+def _moving_digits():
+    x, y = moving_digits(**MOVING_DIGITS)
+    return _splits(x, y, _split_indices(y), MOVING_DIRECTIONS)
 
 
 def _decodes(path):

@@ -25,15 +25,18 @@ flags.DEFINE_list("model_args", list(D.model_args), "The model family's own argu
                   "zoo.build, e.g. base_filters=16,depth=3 (values are Python literals).")
 flags.DEFINE_string("dataset", D.dataset,
                     "digits (scikit-learn's 8x8 digits), shapes (synthetic segmentation), "
-                    "folder:/path (one sub-folder per class) or a tfds name (mnist, "
-                    "cifar10, tf_flowers, oxford_iiit_pet, ...).")
+                    "folder:/path (one sub-folder per class), a tfds name (mnist, "
+                    "cifar10, tf_flowers, oxford_iiit_pet, ...); for 1D and 3D models trace "
+                    "(UCR Trace signals, from the tslearn package), moving_digits (synthetic "
+                    "clips) or npz:/path/file.npz (arrays x [N, *spatial, channels], y [N]).")
 flags.DEFINE_string("data_dir", D.data_dir, "tfds data directory (default: tfds's own).")
 flags.DEFINE_bool("download", D.download, "Let tfds download and prepare a dataset that is not "
                   "in --data_dir yet; --nodownload fails at once instead (offline machines).")
 flags.DEFINE_list("classes", list(D.classes), "Keep only these class indices (relabelled "
                   "0..k-1), e.g. 0,1,2,3,4; empty keeps all.")
-flags.DEFINE_integer("image_size", D.image_size, "Input height and width (default: the "
-                     "model's).", lower_bound=1)
+flags.DEFINE_integer("image_size", D.image_size, "Input height and width of 2D images "
+                     "(default: the model's); 1D and 3D data train at their own shape and "
+                     "refuse it.", lower_bound=1)
 flags.DEFINE_integer("batch_size", D.batch_size, "Global batch size (split over replicas).",
                      lower_bound=1)
 flags.DEFINE_integer("epochs", D.epochs, "Training epochs (the head only, with "

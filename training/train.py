@@ -18,9 +18,11 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
 
@@ -37,8 +39,9 @@ flags.adopt_module_key_flags(harness_flags)  # --help lists them
 
 def default_model_dir(model, dataset):
     """runs/<model>-<dataset>-<UTC time>, made unique."""
-    if dataset.startswith("folder:"):
-        dataset = os.path.basename(dataset[len("folder:"):].rstrip("/"))
+    for prefix in ("folder:", "npz:"):
+        if dataset.startswith(prefix):
+            dataset = os.path.splitext(os.path.basename(dataset[len(prefix):].rstrip("/")))[0]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = os.path.join("runs", re.sub(r"[^\w.-]+", "_", f"{model}-{dataset}-{stamp}"))
     path, n = base, 1
@@ -57,6 +60,61 @@ def build_model(name, image_shape, num_classes, model_args=None):
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
     return zoo.build(name, **kwargs)
+
+
+RANK_NAMES = {1: "1D signals", 2: "2D images", 3: "3D volumes or clips"}
+
+
+def model_input_shape(config, entry):
+    """The model's input for `config`'s dataset: images at --image_size (default: the
+    model's) with the model's channels; signals and volumes at their own shape, which
+    the dataset fixes (data.example_shape): --image_size does not resize them."""
+    shape = data_lib.example_shape(config.dataset)
+    if shape is None or len(shape) == 3:
+        size = config.image_size or entry.input_shape[0]
+        return (size, size, entry.input_shape[-1])
+    shape, dims = tuple(int(d) for d in shape), len(shape) - 1
+    holds = f"--dataset={config.dataset} holds {RANK_NAMES[dims]} of shape {shape}"
+    if dims not in entry.spatial_dims:
+        fits = [n for n in zoo.list_models()
+                if dims in zoo.get_entry(n).spatial_dims and zoo.get_entry(n).task == entry.task]
+        raise HarnessError(f"{holds}; --model={config.model} takes "
+                           f"{' and '.join(RANK_NAMES[d] for d in entry.spatial_dims)} only. "
+                           f"Models that take {RANK_NAMES[dims]}: {', '.join(fits) or 'none'}.")
+    if config.image_size:
+        raise HarnessError(f"{holds}: --image_size={config.image_size} sets the height and width "
+                           "of 2D images and does not apply; signals and volumes train at their "
+                           "own shape (resample them before saving to change it).")
+    if min(shape[:-1]) < entry.min_size:
+        raise HarnessError(f"{holds}; {config.model} needs at least {entry.min_size} along "
+                           "every spatial axis.")
+    if config.augment:
+        from training import augment
+
+        try:
+            augment.check_spatial_dims(config.augment, dims)
+        except ValueError as error:
+            raise HarnessError(f"{holds}: {error}") from None
+    return shape
+
+
+def _check_tflite_export(config, image_shape, num_classes, model_args, value_range):
+    """Converts the untrained model to TFLite before a 3D run trains: LiteRT lacks
+    3D builtins the zoo's 3D models use (MaxPool3D, grouped CONV_3D), and export's
+    refusal is better heard before the training than after it."""
+    import export
+
+    model = zoo.inference_model(build_model(config.model, image_shape, num_classes, model_args))
+    held_out = np.random.default_rng(0).uniform(*value_range, (2, *image_shape)).astype("float32")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            export.export_model(model, os.path.join(folder, "check"), formats=("tflite",),
+                                held_out=held_out, value_range=value_range, latency_runs=0,
+                                name=config.model)
+        except export.ExportError as error:
+            error.args = (f"--export={','.join(config.export)}: {error} (checked before "
+                          "training; --export=saved_model trains and exports without TFLite)",)
+            raise
 
 
 def make_optimizer(kind, learning_rate, *, schedule, total_steps, weight_decay, policy):
@@ -159,12 +217,14 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     config = config.with_model_defaults(entry)
     task = tasks.get_task(entry.task)
     model_args = harness_flags.parse_model_args(config.model_args)
-    size = config.image_size or entry.input_shape[0]
-    config = dataclasses.replace(config, image_size=size)
-    image_shape = (size, size, entry.input_shape[-1])
+    image_shape = model_input_shape(config, entry)
+    if len(image_shape) == 3:  # images: the run records the size it used
+        config = dataclasses.replace(config, image_size=image_shape[0])
     data = data_lib.load(config.dataset, image_shape=image_shape, task=task,
                          data_dir=config.data_dir, classes=config.classes,
                          download=config.download)
+    if len(image_shape) == 4 and harness_flags.parse_export(config.export)[1] and chief:
+        _check_tflite_export(config, image_shape, data.num_classes, model_args, entry.input_range)
     donor = None
     if config.pretrained and not state:  # a resumed run restores its own weights
         donor = transfer.read_pretrained(config.pretrained, name=config.model,
@@ -181,7 +241,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     try:
         result = _train_in(config, run_dir, state, data, donor, model_args, entry, task,
-                           strategy, callbacks)
+                           strategy, callbacks, image_shape)
     except BaseException:
         if created and checkpoint.read_state(run_dir) is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
@@ -190,14 +250,14 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     return {**result, "config": config, "seconds": time.perf_counter() - start}
 
 
-def _train_in(config, run_dir, state, data, donor, model_args, entry, task, strategy, callbacks):
-    """Builds, trains and evaluates into `run_dir` (which exists)."""
+def _train_in(config, run_dir, state, data, donor, model_args, entry, task, strategy, callbacks,
+              image_shape):
+    """Builds, trains and evaluates into `run_dir` (which exists), for inputs of `image_shape`."""
     flagfile = os.path.join(run_dir, "flags.txt")
     if state:
         _warn_changed_flags(flagfile, config.flagfile_lines())
     outputs.write_flagfile(flagfile, config.flagfile_lines())
 
-    image_shape = (config.image_size, config.image_size, entry.input_shape[-1])
     with strategy.scope():
         model = build_model(config.model, image_shape, _output_classes(task, data), model_args)
         if strategy.num_replicas_in_sync > 1:
