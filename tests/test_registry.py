@@ -188,10 +188,10 @@ def test_too_small_input_raises_before_building(name, size, minimum, monkeypatch
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(pooling="mean"), r"pooling must be one of"),
-    (dict(input_shape=(64, 64)), r"input_shape must be \(height, width, channels\)"),
+    (dict(input_shape=(2, 64, 64, 64, 3)), r"input_shape must be \(height, width, channels\)"),
     (dict(weights="/no/such/file.h5"), r"weights must be None, 'imagenet' or the path.*/no/such/file.h5"),
     (dict(weights="imagenet", num_classes=10), r"needs num_classes=1000; got 10"),
-    (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), r"needs 3 input channels"),
+    (dict(weights="imagenet", include_top=False, input_shape=(64, 64, 1)), r"needs 2D images with 3 channels"),
     (dict(out_indices=(7,), features_only=True), r"out_indices must index its 5 feature maps"),
 ])
 def test_bad_arguments_get_one_clear_error(kwargs, message):
@@ -245,7 +245,7 @@ def test_model_info_reports_params_flops_and_weights():
 # Their valid (unpadded) convs and pools trim the borders, so a map is smaller
 # than input / stride (the nominal stride, the product of strides): checked at
 # their default input, where the trimming stays under one halving.
-VALID_PADDED = ("lenet5", "alexnet")
+VALID_PADDED = ("lenet5", "lenet5_relu", "alexnet")
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
