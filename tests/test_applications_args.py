@@ -70,7 +70,7 @@ def test_classes_and_num_classes_together_are_refused():
 @pytest.mark.parametrize("name", FREE_SIZE)
 def test_any_input_size_without_a_flattening_head(name):
     """Fully convolutional forms take any size: the maps are the input over their strides."""
-    model = zoo.build(name, include_top=False, input_shape=(None, None, 3), features_only=True)
+    model = zoo.build(name, input_shape=(None, None, 3), features_only=True)
     height, width = 96, 128
     maps = model(np.full((1, height, width, 3), 100.0, "float32"))
     for (stride, channels), feature in zip(zoo.get_entry(name).features, maps):

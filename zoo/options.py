@@ -214,7 +214,7 @@ class BuildOptions:
     def dense_head(self, hidden, *, default_dropout, activation="relu"):
         """The head of LeNet-5, AlexNet and VGG for `finish`: flatten, the fully
         connected layers `hidden` = ((name, units), ...) with dropout, then logits."""
-        if self.include_top:
+        if self.include_top and not self.features_only:
             self.require_fixed_size("include_top=True (its head flattens the feature map)")
         return functools.partial(zl.dense_head, num_classes=self.num_classes, hidden=hidden,
                                  activation=activation, dropout=self.dropout_or(default_dropout),
