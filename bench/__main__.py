@@ -27,8 +27,18 @@ BENCHMARKS = {
 
 FLAGS = flags.DEFINE_bool("quick", False, "Tiny settings: a run of a few minutes on 2 cores.")
 ONLY = flags.DEFINE_list("only", [], f"Benchmarks to run (default all): {', '.join(BENCHMARKS)}.")
-OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results.json"),
-                             "Where to write the results JSON.")
+HERE = os.path.dirname(__file__)
+OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (default: "
+                             "bench/results.json, the README tables' source, for a full run; "
+                             "bench/results-quick.json, not committed, with --quick).")
+
+
+def output_path():
+    """--output, or the default for the run's kind: quick figures never overwrite
+    the committed full ones."""
+    if OUTPUT.value:
+        return OUTPUT.value
+    return os.path.join(HERE, "results-quick.json" if FLAGS.value else "results.json")
 
 
 def _validate_only(names):
@@ -45,9 +55,10 @@ def main(argv):
     names = ONLY.value or list(BENCHMARKS)
     results = {"quick": FLAGS.value, "versions": versions(),
                "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
-    if ONLY.value and os.path.exists(OUTPUT.value):
+    output = output_path()
+    if ONLY.value and os.path.exists(output):
         # --only refreshes those benchmarks and keeps the others' figures.
-        with open(OUTPUT.value) as f:
+        with open(output) as f:
             previous = json.load(f)
         if previous.get("quick") == FLAGS.value:
             results["benchmarks"] = previous["benchmarks"]
@@ -56,7 +67,7 @@ def main(argv):
         rows = importlib.import_module(BENCHMARKS[name]).run(FLAGS.value)
         results["benchmarks"][name] = rows
         print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_table(rows)}", flush=True)
-        write_json(OUTPUT.value, results)
+        write_json(output, results)
 
 
 def run():
