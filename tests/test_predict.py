@@ -114,7 +114,7 @@ def test_bad_inputs_name_what_is_wrong(tmp_path):
     with pytest.raises(PredictError, match="does not exist"):
         load_predictor(tmp_path / "missing.keras")
     (tmp_path / "model.onnx").write_bytes(b"")
-    with pytest.raises(PredictError, match="reads .keras and .tflite"):
+    with pytest.raises(PredictError, match="must be a .keras or a .tflite file"):
         load_predictor(tmp_path / "model.onnx")
     model = zoo.build("lenet5", num_classes=10, input_shape=(32, 32, 1))
     model.save(tmp_path / "m.keras")

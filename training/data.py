@@ -32,12 +32,12 @@ from absl import logging
 
 from training import tasks
 from training.errors import DataError
+from zoo.utils import IMAGE_EXTENSIONS
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
 EMBEDDED_DATASETS = ("digits", "shapes", "trace", "moving_digits")
 SEGMENTATION_ONLY = ("shapes",)  # embedded datasets with masks and no class labels
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 # tfds segmentation sets: name -> (mask feature, class names, offset subtracted from mask values)
 TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", ("pet", "background", "border"), 1)}

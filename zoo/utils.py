@@ -10,6 +10,8 @@ import sys
 
 PACKAGES = ("tensorflow", "keras", "numpy", "tensorflow-datasets", "absl-py", "scikit-learn",
             "scikit-image", "matplotlib", "keras-cv", "ai-edge-litert")
+# What image folders are read for (training's folder: source, zoo-verify's galleries).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
 
 @contextlib.contextmanager

@@ -26,9 +26,7 @@ from training import verification
 from training.errors import DataError
 from training.tasks import Task
 from zoo.utils import write_json
-
-# A verification threshold file beside best.keras: same identity when distance <= threshold.
-THRESHOLD_FILE = "verification.json"
+from zoo.verify import DISTANCE, THRESHOLD_FILE  # what zoo-verify reads beside best.keras
 
 
 class Similarity(Task):
@@ -71,7 +69,7 @@ class Similarity(Task):
         baseline = verification.report((_pixels(datasets["validation"]), calibration_labels),
                                        (pixels, labels), **settings)
         write_json(os.path.join(run_dir, THRESHOLD_FILE), {
-            "distance": "squared_l2", "threshold": report["threshold"],
+            "distance": DISTANCE, "threshold": report["threshold"],
             "target_far": self.target_far, "calibration_far": report["threshold_calibration_far"],
             "calibration": "validation split", "rule": "same identity when distance <= threshold"})
         csv_path = os.path.join(run_dir, "training.csv")

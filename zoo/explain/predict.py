@@ -22,6 +22,8 @@ from zoo.explain import pictures
 from zoo.utils import write_json
 
 KINDS = ("logits", "probabilities", "per_pixel_logits", "per_pixel_probabilities")
+# An L2-normalised vector per image (zoo's `embedding`): zoo-verify reads these, zoo-predict does not.
+EMBEDDINGS = "embeddings"
 
 
 class PredictError(ValueError):
@@ -37,12 +39,18 @@ class Predictor:
     format: str  # "keras" or "tflite"
     input_shape: tuple
     value_range: tuple
-    kind: str  # one of KINDS
+    kind: str  # one of KINDS, or EMBEDDINGS
     labels: tuple | None
     outputs: callable
 
     def name(self, index):
         return self.labels[index] if self.labels else str(index)
+
+    def run(self, images):
+        """The outputs for a batch of 0-255 images (as `read_image` gives them),
+        scaled to the model's `value_range` first."""
+        low, high = self.value_range
+        return self.outputs(np.asarray(images, "float32") * ((high - low) / 255.0) + low)
 
 
 def _sidecar(path):
@@ -58,8 +66,11 @@ def _sidecar(path):
     return None
 
 
-def _kind(shape, softmax):
-    """What an output of `shape` (batch first) holds."""
+def _kind(shape, softmax, normalised=False):
+    """What an output of `shape` (batch first) holds; `normalised`: it comes from an
+    L2 normalisation (an embedding)."""
+    if normalised:
+        return EMBEDDINGS
     if len(shape) == 2:
         kind = "logits"
     elif len(shape) == 4:
@@ -83,8 +94,10 @@ def _keras_predictor(path, meta):
     output = model.outputs[0]
     if len(model.inputs) == 1:  # called with one array, not a list of one
         model = keras.Model(model.inputs[0], output, name=model.name)
-    activation = getattr(output._keras_history.operation, "activation", None)
-    kind = _kind(output.shape, getattr(activation, "__name__", "") == "softmax")
+    last = output._keras_history.operation
+    activation = getattr(last, "activation", None)
+    kind = _kind(output.shape, getattr(activation, "__name__", "") == "softmax",
+                 normalised=isinstance(last, keras.layers.UnitNormalization))
     normalises = any(isinstance(layer, (zl.Preprocess, keras.layers.Rescaling))
                      for layer in model.layers[1:3])
     value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0) if normalises else (0.0, 1.0)
@@ -124,20 +137,21 @@ def _tflite_predictor(path, meta):
     return "tflite", tuple(int(d) for d in input_details["shape"][1:]), value_range, kind, outputs
 
 
-def load_predictor(path, labels=None):
+def load_predictor(path, labels=None, kinds=KINDS):
     """A `Predictor` for a .keras or .tflite file; `labels` (class names)
-    override the sidecar's."""
+    override the sidecar's. Raises PredictError unless its output is one of `kinds`
+    (zoo-verify asks for EMBEDDINGS)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise PredictError(f"Model file {path!r} does not exist (give a .keras or .tflite file).")
     extension = os.path.splitext(path)[1]
     if extension not in (".keras", ".tflite"):
-        raise PredictError(f"zoo-predict reads .keras and .tflite models; got {path!r}.")
+        raise PredictError(f"The model must be a .keras or a .tflite file; got {path!r}.")
     meta = _sidecar(path)
     load = _keras_predictor if extension == ".keras" else _tflite_predictor
     format_, input_shape, value_range, kind, outputs = load(path, meta)
-    if kind not in KINDS:
-        raise PredictError(f"{path}: zoo-predict draws {', '.join(KINDS)} outputs; the model's "
+    if kind not in kinds:
+        raise PredictError(f"{path}: this tool reads {', '.join(kinds)} outputs; the model's "
                            f"output is {kind!r}.")
     labels = tuple(labels) if labels else tuple(meta["labels"]) if meta and meta.get("labels") else None
     return Predictor(path, format_, input_shape, tuple(map(float, value_range)), kind, labels, outputs)
@@ -236,10 +250,9 @@ def predict_files(predictor, image_paths, output_dir, top=5):
         raise PredictError(f"top must be a positive int; got {top!r}.")
     images = [read_image(p, predictor.input_shape) for p in image_paths]  # all readable first
     os.makedirs(output_dir, exist_ok=True)
-    low, high = predictor.value_range
     results = []
     for path, image, name in zip(image_paths, images, _picture_names(image_paths)):
-        output = predictor.outputs((image * ((high - low) / 255.0) + low)[None])[0]
+        output = predictor.run(image[None])[0]
         if predictor.kind in ("logits", "probabilities"):
             result, picture = _classification(predictor, image, output, top)
         else:
