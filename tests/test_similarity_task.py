@@ -203,3 +203,54 @@ def test_harness_trains_an_embedding_on_digits_and_reports_verification(tmp_path
     assert result["eval"]["roc_auc"] == report["roc_auc"]
     # training.png: loss, val eer, val roc_auc, then the test ROC and distance histograms.
     assert plt.imread(tmp_path / "training.png").shape[1] == 5 * 4.5 * 80
+
+
+def _lfw_as_dataset(people):
+    """A mock of tfds lfw's `_as_dataset`: `people` {name: images}, each image a flat grey
+    level that names its person (40 * index) at lfw's 250x250, JPEG-encoded when the decoders
+    skip decoding,
+    as tfds's reader does."""
+    import tensorflow_datasets as tfds
+
+    examples = [(name, 40 * i) for i, (name, n) in enumerate(people.items()) for _ in range(n)]
+    order = np.random.default_rng(0).permutation(len(examples))  # people interleaved
+
+    def as_dataset(self, split, decoders=None, read_config=None, shuffle_files=False):
+        skip = isinstance((decoders or {}).get("image"), tfds.decode.SkipDecoding)
+        names = tf.constant([examples[i][0] for i in order])
+        images = tf.constant(np.stack([np.full((250, 250, 3), examples[i][1], "uint8") for i in order]))
+        ds = tf.data.Dataset.from_tensor_slices({"label": names, "image": images})
+        return ds.map(lambda e: {**e, "image": tf.io.encode_jpeg(e["image"], quality=100)}) if skip else ds
+
+    return as_dataset
+
+
+def test_lfw_names_become_identities_through_mock_data():
+    """lfw labels people by name (tfds Text): names with 3 images or more become the
+    identities, sorted, each split 70/15/15 like a folder; the rest are dropped."""
+    import tensorflow_datasets as tfds
+
+    people = {"Zoe": 6, "Ann": 10, "Bob": 2, "Carl": 4, "Dee": 1}
+    task = tasks.get_task("similarity")
+    with tfds.testing.mock_data(as_dataset_fn=_lfw_as_dataset(people)):
+        lfw = data.load("lfw", image_shape=(16, 16, 3), task=task)
+        batch = next(iter(task.train_batches(lfw.cached["train"], batch_size=4, seed=0,
+                                             num_classes=lfw.num_classes)))
+    assert lfw.class_names == ("Ann", "Carl", "Zoe")
+    grey = {name: 40 * i for i, name in enumerate(people)}
+    counts = {}
+    for split in data.SPLITS:
+        for image, label in lfw.cached[split].as_numpy_iterator():
+            name = lfw.class_names[label]
+            assert abs(int(image.mean()) - grey[name]) <= 1  # the label is the image's person
+            counts.setdefault(split, {}).setdefault(name, 0)
+            counts[split][name] += 1
+    # Per person: max(1, round(15%)) for validation and test (Ann's 1.5 rounds to 2), the rest
+    # for training.
+    assert counts == {"train": {"Ann": 6, "Carl": 2, "Zoe": 4},
+                      "validation": {"Ann": 2, "Carl": 1, "Zoe": 1},
+                      "test": {"Ann": 2, "Carl": 1, "Zoe": 1}}
+    assert batch[0].shape == (4, 16, 16, 3) and len(set(batch[1].numpy())) == 2
+    with tfds.testing.mock_data(as_dataset_fn=_lfw_as_dataset({"A": 2, "B": 1, "C": 5})):
+        with pytest.raises(DataError, match="'lfw': 1 of its 3 names have 3 images or more"):
+            data.load("lfw", image_shape=(16, 16, 3), task=task)

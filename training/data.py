@@ -300,6 +300,8 @@ def classification_source(name, data_dir, download):
         raise DataError("--dataset=shapes is a segmentation dataset; use a segmentation model "
                          "(e.g. --model=unet).")
     splits, builder = _tfds(name, data_dir, target="label", download=download)
+    if not hasattr(builder.info.features["label"], "names"):  # a Text label: lfw's people
+        return _named_identities(name, builder)
     return splits, tuple(builder.info.features["label"].names)
 
 
@@ -566,6 +568,44 @@ def _tfds(name, data_dir, target, download=True):
     splits = {s: ds.map(lambda e: (e["image"], e[target]), num_parallel_calls=AUTOTUNE)
               for s, ds in raw.items()}
     return splits, builder
+
+
+def _named_identities(name, builder):
+    """The splits and class names of a tfds set labelled by a name (a Text feature, not
+    a ClassLabel: lfw's people). Each name with at least MIN_PER_CLASS images becomes a
+    class (sorted by name; the others are dropped), and its images are split 70/15/15
+    as a folder's are (every identity in every split). The labels are read first with
+    the images still encoded, and only the kept images are decoded."""
+    import tensorflow_datasets as tfds
+
+    split = "+".join(sorted(builder.info.splits)) or "train"
+    image_feature = builder.info.features["image"]
+
+    def encoded():  # the same order on every read: files in order, not shuffled
+        return builder.as_dataset(split=split, shuffle_files=False,
+                                  decoders={"image": tfds.decode.SkipDecoding()})
+
+    names = np.array([n.decode() for n in encoded().map(lambda e: e["label"]).as_numpy_iterator()])
+    people, person, counts = np.unique(names, return_inverse=True, return_counts=True)
+    kept = counts >= MIN_PER_CLASS
+    if kept.sum() < 2:
+        raise DataError(f"--dataset={name!r}: {int(kept.sum())} of its {len(people)} names have "
+                        f"{MIN_PER_CLASS} images or more (one each for training, validation and "
+                        "test); at least 2 must.")
+    identity = np.where(kept, np.cumsum(kept) - 1, -1)[person]  # per example; -1: dropped
+    rows = np.flatnonzero(identity >= 0)
+    split_of = np.full(len(names), -1)
+    parts = _split_indices(identity[rows])
+    for k, s in enumerate(SPLITS):
+        split_of[rows[parts[s]]] = k
+    split_of, identity = tf.constant(split_of), tf.constant(identity, tf.int32)
+
+    def part(k):
+        return (encoded().enumerate().filter(lambda i, e: tf.gather(split_of, i) == k)
+                .map(lambda i, e: (image_feature.decode_example(e["image"]), tf.gather(identity, i)),
+                     num_parallel_calls=AUTOTUNE))
+
+    return {s: part(k) for k, s in enumerate(SPLITS)}, tuple(str(p) for p in people[kept])
 
 
 def _not_prepared(name, data_dir, why):
