@@ -78,9 +78,9 @@ class Similarity(Task):
 
             test_pairs = verification.pairs(embeddings, labels)
             outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"), extra_panels=(
-                lambda ax: _plot_roc(ax, {"embeddings": test_pairs,
+                lambda ax: plot_roc(ax, {"embeddings": test_pairs,
                                           "raw pixels": verification.pairs(pixels, labels)}),
-                lambda ax: _plot_histograms(ax, *test_pairs, report["threshold"])))
+                lambda ax: plot_distances(ax, *test_pairs, report["threshold"])))
         report = {"loss": results["loss"], **report, "raw_pixels": baseline}
         if "unseen" in datasets:
             _, unseen_labels, unseen_embeddings = trainer.predict(datasets["unseen"])
@@ -150,7 +150,7 @@ def _pixels(dataset):
                            for images, _ in dataset])
 
 
-def _plot_roc(ax, curves):
+def plot_roc(ax, curves):
     """The test ROC of each {name: (distances, same)}, FAR on a log axis."""
     for name, (distances, same) in curves.items():
         far, tar, _ = verification.roc(distances, same)
@@ -164,7 +164,7 @@ def _plot_roc(ax, curves):
     ax.legend(loc="lower right")
 
 
-def _plot_histograms(ax, distances, same, threshold):
+def plot_distances(ax, distances, same, threshold):
     """Distances of same and different test pairs, and the calibrated threshold."""
     bins = np.linspace(0.0, distances.max(), 60)
     ax.hist(distances[same], bins=bins, density=True, alpha=0.6, label="same identity")
