@@ -137,6 +137,7 @@ def picture(run_folder, path):
 
 def run(quick, output):
     """Both runs; writes `output` (the JSON) and its picture; returns the rows."""
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         row, run_folder = held_out(quick, os.path.join(folder, "held_out"))
         print(format_table([row]), flush=True)
@@ -155,4 +156,8 @@ if __name__ == "__main__":
     OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (default: "
                                  "bench/results_similarity.json; --quick: "
                                  "bench/results_similarity-quick.json).")
-    app.run(lambda argv: run(QUICK.value, OUTPUT.value or default_output(QUICK.value)))
+    def main(argv):
+        del argv
+        run(QUICK.value, OUTPUT.value or default_output(QUICK.value))
+
+    app.run(main)
