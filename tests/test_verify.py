@@ -92,6 +92,23 @@ def test_enroll_identify_verify_match_the_model_and_brute_force(trained, tmp_pat
     assert verify.verify(embedder, queries[0][1], queries[0][1], threshold=0.0)[0]
 
 
+def test_the_runs_tflite_export_serves_as_well(trained, tmp_path):
+    """The export beside the run (<run>/export/*.tflite): the same embeddings in LiteRT,
+    the run's threshold found one folder up."""
+    import export
+
+    root, queries = trained
+    run_dir = tmp_path / "run"
+    shutil.copytree(root / "run", run_dir, ignore=shutil.ignore_patterns("export"))
+    report = export.export_model(run_dir / "best.keras", run_dir / "export", formats="tflite",
+                                 latency_runs=0)
+    lite = verify.load_embedder(report["artifacts"][0]["path"])
+    full = verify.load_embedder(run_dir / "best.keras")
+    assert lite.predictor.format == "tflite" and lite.threshold == full.threshold is not None
+    paths = [p for _, p in queries[:4]]
+    np.testing.assert_allclose(lite.embed(paths), full.embed(paths), atol=1e-5)
+
+
 def test_bad_inputs_give_one_clear_error(trained, tmp_path):
     root, queries = trained
     embedder = verify.load_embedder(root / "run" / "best.keras")
