@@ -135,10 +135,12 @@ def picture(run_folder, path):
     plt.close(fig)
 
 
-def run(quick, output):
-    """Both runs; writes `output` (the JSON) and its picture; returns the rows."""
+def run(quick, output, runs=None):
+    """Both runs (kept in folder `runs`, else deleted); writes `output` (the JSON) and
+    its picture; returns the rows."""
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = runs or temporary
         row, run_folder = held_out(quick, os.path.join(folder, "held_out"))
         print(format_table([row]), flush=True)
         picture(run_folder, os.path.splitext(output)[0] + "_roc.png")
@@ -156,8 +158,11 @@ if __name__ == "__main__":
     OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (default: "
                                  "bench/results_similarity.json; --quick: "
                                  "bench/results_similarity-quick.json).")
+    RUNS = flags.DEFINE_string("runs", None, "A folder to keep the two runs in (held_out/, "
+                               "unseen/; e.g. to try zoo-verify on them); default: deleted.")
+
     def main(argv):
         del argv
-        run(QUICK.value, OUTPUT.value or default_output(QUICK.value))
+        run(QUICK.value, OUTPUT.value or default_output(QUICK.value), RUNS.value)
 
     app.run(main)
