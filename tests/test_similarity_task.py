@@ -254,3 +254,12 @@ def test_lfw_names_become_identities_through_mock_data():
     with tfds.testing.mock_data(as_dataset_fn=_lfw_as_dataset({"A": 2, "B": 1, "C": 5})):
         with pytest.raises(DataError, match="'lfw': 1 of its 3 names have 3 images or more"):
             data.load("lfw", image_shape=(16, 16, 3), task=task)
+
+
+def test_a_pair_model_is_refused_with_the_way_to_train_it(tmp_path):
+    from training.errors import HarnessError
+
+    with pytest.raises(HarnessError, match=r"--model=siamese takes 2 inputs \(input_a, input_b\); "
+                                           "the harness trains models of one image"):
+        run("--model=siamese", "--model_args=backbone=lenet5,embedding_dim=8", "--image_size=32",
+            "--epochs=1", f"--model_dir={tmp_path}")

@@ -59,7 +59,14 @@ def build_model(name, image_shape, num_classes, model_args=None):
         kwargs["num_classes"] = num_classes
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
-    return zoo.build(name, **kwargs)
+    model = zoo.build(name, **kwargs)
+    if len(model.inputs) != 1:  # a siamese network: image pairs are not what batches hold
+        raise HarnessError(
+            f"--model={name} takes {len(model.inputs)} inputs "
+            f"({', '.join(t.name for t in model.inputs)}); the harness trains models of one "
+            "image. Train the shared network instead (--model=embedding with the same backbone, "
+            "then zoo-verify), or fit the pair model yourself on (image_a, image_b) pairs.")
+    return model
 
 
 RANK_NAMES = {1: "1D signals", 2: "2D images", 3: "3D volumes or clips"}
