@@ -39,9 +39,11 @@ import typing
 
 import keras
 import numpy as np
+import scipy.ndimage
 import scipy.optimize
 import tensorflow as tf
 
+from zoo.inference import inference_model
 from zoo.registry import build, get_entry
 from zoo.utils import did_you_mean
 
@@ -163,16 +165,38 @@ def total_variation(image, form="l1", beta=2.0):
 # ---------------------------------------------------------------- features
 
 
-def _backbone(model, weights):
-    """(keras.Model, its feature-map layer names or None) for a zoo model name
-    (built without its top, for any input size) or a keras.Model."""
+def _given_model(model, weights):
+    """The keras.Model `model` is, when it is one or a .keras file (loaded with
+    safe_mode, side branches dropped); None when it is a zoo model name."""
+    if isinstance(model, os.PathLike) or (isinstance(model, str) and _is_model_file(model)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ValueError(f"Model file {path!r} does not exist; pass a .keras file, a keras.Model "
+                             f"or a zoo model name (e.g. vgg19; zoo.list_models() lists them).")
+        try:
+            model = inference_model(keras.saving.load_model(path, compile=False, safe_mode=True))
+        except Exception as error:  # keras raises many types for a damaged archive
+            raise ValueError(f"Could not load {path!r} as a Keras model: {type(error).__name__}: {error}") from error
     if isinstance(model, keras.Model):
         if weights is not None:
-            raise ValueError(f"weights applies to a zoo model name; got the keras.Model "
-                             f"{model.name!r} and weights={weights!r}.")
-        return model, None
+            raise ValueError(f"weights applies to a zoo model name; got the model {model.name!r} "
+                             f"and weights={weights!r}.")
+        return model
     if not isinstance(model, str):
-        raise ValueError(f"model must be a zoo model name or a keras.Model; got {model!r}.")
+        raise ValueError(f"model must be a zoo model name, a .keras file or a keras.Model; got {model!r}.")
+    return None
+
+
+def _is_model_file(name):
+    return name.endswith(".keras") or os.sep in name or os.path.exists(name)
+
+
+def _backbone(model, weights):
+    """(keras.Model, its feature-map layer names or None) for a zoo model name
+    (built without its top, for any input size), a .keras file or a keras.Model."""
+    given = _given_model(model, weights)
+    if given is not None:
+        return given, None
     entry = get_entry(model)
     shape = (None, None, entry.input_shape[-1])
     if entry.features is None:  # no top to drop (U-Net): the whole model
@@ -223,9 +247,10 @@ def feature_extractor(model="vgg19", layers=None, *, weights=None):
     dict {layer name: activation} of `model`'s `layers` (a name or names).
 
     `model` is a zoo model name, built without its top for any input size with
-    `weights` (None, "imagenet" or a file path), or a keras.Model that takes
-    0-255 pixels. `layers=None`: every layer. The model's own preprocessing
-    stays inside; call it with `training=False` (BatchNorm in inference mode).
+    `weights` (None, "imagenet" or a file path), or a model that takes 0-255
+    pixels: a .keras file (e.g. a zoo-train run's best.keras) or a keras.Model.
+    `layers=None`: every layer. The model's own preprocessing stays inside;
+    call it with `training=False` (BatchNorm in inference mode).
     """
     model, _ = _backbone(model, weights)
     if layers is None:
@@ -270,7 +295,13 @@ def _read(name):
 
 def _as_input(image, extractor, what):
     """(1, height, width, channels) float32 0-255 pixels for `extractor`'s input."""
-    channels = extractor.input_shape[-1]
+    pixels = _pixels(image, extractor.input_shape[-1], what)
+    _check_size(extractor, pixels.shape, what)
+    return pixels
+
+
+def _pixels(image, channels, what):
+    """(1, height, width, channels) float32 0-255 pixels with `channels` channels."""
     pixels = np.asarray(image, dtype=np.float32)
     if pixels.ndim == 4 and pixels.shape[0] == 1:
         pixels = pixels[0]
@@ -291,7 +322,6 @@ def _as_input(image, extractor, what):
         pixels = pixels[..., :3]  # drop alpha
     elif have != channels:
         raise ValueError(f"{what} has {have} channels; the model takes {channels}.")
-    _check_size(extractor, (1, *pixels.shape), what)
     return pixels[None]
 
 
@@ -610,4 +640,102 @@ def deep_dream(image, layers=None, *, model="vgg19", weights=None, octaves=4, oc
             x = tf.clip_by_value(x + step_size * step, 0.0, 255.0)
         detail = x - base
     record(loss_and_grad(x, tf.zeros(2, tf.int32))[0], octaves - 1)
+    return Synthesis(x.numpy()[0], {name: np.asarray(values) for name, values in history.items()})
+
+
+def _classifier(model, weights, size):
+    """A model with a (batch, classes) output: a zoo model name built with its
+    top (at `size`, or its default input), a .keras file or a keras.Model."""
+    given = _given_model(model, weights)
+    if given is None:
+        entry = get_entry(model)
+        shape = entry.input_shape if size is None else (*_pair(size), entry.input_shape[-1])
+        given = build(model, weights=weights, input_shape=shape)
+    if len(given.outputs) != 1 or len(given.outputs[0].shape) != 2:
+        raise ValueError(f"class_visualization needs a classifier with one (batch, classes) output; "
+                         f"{given.name} outputs {', '.join(str(tuple(o.shape)) for o in given.outputs)}.")
+    return given
+
+
+def _pair(size):
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def class_visualization(model, class_index, *, weights=None, size=None, init=None, steps=100, step_size=4.0,
+                        l2_reg=1e-3, jitter=16, blur_every=10, blur_sigma=0.5, seed=0, callback=None):
+    """The image a classifier scores highest for `class_index`: Simonyan et
+    al.'s gradient ascent on the class score s_y (the model's output, logits
+    for zoo models, never the softmax, which can rise by lowering the other
+    classes) with Yosinski et al.'s regularisers, as CS231n's assignment does it.
+
+    Each step maximises s_y(x) - l2_reg * ||u||^2, u = x / 127.5 - 1 (the
+    pixels in [-1, 1], so the L2 term pulls towards mid-grey): the image is
+    rolled by a random shift of up to `jitter` pixels (inside the gradient, so
+    the gradient is unrolled), the gradient with respect to u is divided by
+    its root mean square (so `step_size` is the RMS change of a pixel per step,
+    whatever the image size: CS231n's learning rate of 25 on a 224 px image in
+    its normalised units is about 4 pixels), added, and the pixels clipped to
+    [0, 255]; every `blur_every` steps (from the first; 0: never) the image is
+    blurred by a Gaussian of `blur_sigma` pixels, which removes the high
+    frequencies the score alone would grow.
+
+    model: a zoo model name (built with its top at `size`, default its own
+    input size, with `weights`: None, "imagenet" or a file path), a .keras
+    file or a keras.Model that takes 0-255 pixels and has one (batch, classes)
+    output. init: the start image (0-255, the model's input size); None:
+    seeded mid-grey noise. jitter is CS231n's 16 for 224 px: scale it with the
+    image. callback(step, costs) is called with {"score", "loss"} before each
+    step and at the end. Returns Synthesis(image, history) with "score" (s_y)
+    and "loss" (the objective) per step.
+    """
+    _check_number("steps", steps, 1, integer=True)
+    _check_number("step_size", step_size, 0)
+    _check_number("l2_reg", l2_reg, 0)
+    _check_number("jitter", jitter, 0, integer=True)
+    _check_number("blur_every", blur_every, 0, integer=True)
+    _check_number("blur_sigma", blur_sigma, 0)
+    classifier = _classifier(model, weights, size)
+    classes = classifier.outputs[0].shape[-1]
+    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
+            or not 0 <= class_index < classes:
+        raise ValueError(f"class_index must be an int in [0, {classes}) for {classifier.name}; got {class_index!r}.")
+    shape = tuple(classifier.inputs[0].shape[1:])
+    if None in shape[:2] and init is None:
+        if size is None:
+            raise ValueError(f"{classifier.name} takes images of any size: pass size.")
+        shape = (*_pair(size), shape[-1])
+    if init is None:
+        x = tf.constant(_noise((1, *shape), seed))
+    else:
+        x = tf.constant(_pixels(init, shape[-1], "init"))
+        if None not in shape[:2] and tuple(x.shape[1:3]) != shape[:2]:
+            raise ValueError(f"init must be {shape[0]}x{shape[1]} pixels, {classifier.name}'s input; "
+                             f"got {x.shape[1]}x{x.shape[2]}.")
+
+    @tf.function
+    def objective_and_grad(x, shift):
+        u = x / 127.5 - 1.0
+        with tf.GradientTape() as tape:
+            tape.watch(u)
+            score = classifier(tf.roll((u + 1.0) * 127.5, shift, axis=(1, 2)), training=False)[0, class_index]
+            loss = score - l2_reg * tf.reduce_sum(tf.square(u))
+        return score, loss, tape.gradient(loss, u)
+
+    rng, history = np.random.default_rng(seed), {"score": [], "loss": []}
+
+    def record(score, loss):
+        history["score"].append(float(score))
+        history["loss"].append(float(loss))
+        if callback is not None:
+            callback(len(history["loss"]) - 1, {"score": float(score), "loss": float(loss)})
+
+    for step in range(steps):
+        shift = rng.integers(-jitter, jitter + 1, size=2)
+        score, loss, grad = objective_and_grad(x, tf.constant(shift, tf.int32))
+        record(score, loss)
+        rms = tf.sqrt(tf.reduce_mean(tf.square(grad)))
+        x = tf.clip_by_value(x + step_size * tf.math.divide_no_nan(grad, rms), 0.0, 255.0)
+        if blur_every and step % blur_every == 0 and blur_sigma > 0:
+            x = tf.constant(scipy.ndimage.gaussian_filter(x.numpy(), sigma=(0, blur_sigma, blur_sigma, 0)))
+    record(*objective_and_grad(x, tf.zeros(2, tf.int32))[:2])
     return Synthesis(x.numpy()[0], {name: np.asarray(values) for name, values in history.items()})
