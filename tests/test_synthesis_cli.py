@@ -43,7 +43,8 @@ def run(*command_lines, cwd):
 
 def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_path):
     results = run(
-        ["texture", "--model=vgg11", "--style=gravel", "--size=32", "--steps=15", "--out=texture.png"],
+        ["texture", "--model=vgg11", "--style=gravel", "--size=32", "--steps=15", "--panel",
+         "--out=texture.png"],
         ["dream", "--model=vgg11", "--content=coffee", "--size=32", "--octaves=1", "--steps=2",
          "--layers=block2_conv1_relu", "--out=dream.png"],
         ["class", "--model=lenet5", "--class_index=3", "--steps=3", "--jitter=1", "--out=class.png"],
@@ -59,7 +60,10 @@ def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_p
     assert [r["code"] for r in results] == [0, 0, 0] + [2] * 7, results
 
     picture = np.asarray(Image.open(tmp_path / "texture.png"))
-    assert picture.shape == (32, 32, 3) and picture.dtype == np.uint8
+    # --panel: the grey example, a white gap of 4 px, the RGB texture.
+    assert picture.shape == (32, 32 + 4 + 32, 3) and picture.dtype == np.uint8
+    example, gap, result = picture[:, :32], picture[:, 32:36], picture[:, 36:]
+    assert np.all(gap == 255) and np.all(example == example[..., :1]) and not np.all(result == result[..., :1])
     report = json.loads((tmp_path / "texture.json").read_text())
     assert report["command"] == "texture" and report["function"] == "zoo.synthesis.texture"
     assert report["settings"]["example"] == {"image": "gravel", "shape": [32, 32, 1]}

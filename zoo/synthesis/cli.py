@@ -53,6 +53,7 @@ flags.DEFINE_float("l2_reg", None, "class: the weight of the L2 pull towards mid
 flags.DEFINE_integer("blur_every", None, "class: blur every this many steps (0: never).", lower_bound=0)
 flags.DEFINE_float("blur_sigma", None, "class: the blur's Gaussian sigma in pixels.", lower_bound=0.0)
 flags.DEFINE_integer("seed", None, "The seed of the start noise and the jitter.")
+flags.DEFINE_bool("panel", False, "Draw the command's input images left of the result, at its height.")
 flags.mark_flag_as_required("out")
 
 # command: (the zoo.synthesis function, {flag: its keyword}), the flags it reads
@@ -76,7 +77,7 @@ COMMANDS = {
 REQUIRED = {"invert": ("layers", "the layer(s) to invert, e.g. block2_conv2_relu"),
             "class": ("class_index", "the class to visualise, e.g. 3")}
 # Flags that only choose a command's inputs: everything else it reads goes to the function.
-COMMON = ("out", "model", "weights")
+COMMON = ("out", "model", "weights", "panel")
 SHOWN = ("loss", "content", "style", "tv", "score", "octave")  # on the progress bar
 
 
@@ -130,6 +131,23 @@ def _progress_bar(function, kwargs):
     return keras.utils.Progbar(total, stateful_metrics=SHOWN)
 
 
+def panel(inputs, result, gap=4):
+    """uint8 RGB: each of `inputs` scaled to `result`'s height, then `result`,
+    left to right with `gap` white pixels between them."""
+    import numpy as np
+
+    from zoo import synthesis
+    from zoo.explain import pictures
+
+    height = result.shape[0]
+    tiles = [synthesis.load_image(image, (height, max(1, round(image.shape[1] * height / image.shape[0]))))
+             for image in inputs]
+    columns = []
+    for tile in (*tiles, result):
+        columns += [pictures.to_uint8(tile), np.full((height, gap, 3), 255, np.uint8)]
+    return np.concatenate(columns[:-1], axis=1)
+
+
 def _settings(function, kwargs, command):
     """Every keyword `function` ran with (its defaults included); images by the
     flag value they were loaded from and their size."""
@@ -162,7 +180,8 @@ def synthesize(command):
     result = function(**kwargs, callback=lambda step, costs: bar.update(
         step + 1, [(k, v) for k, v in costs.items() if k in SHOWN]))
     seconds = time.perf_counter() - start
-    pictures.save_png(out, pictures.to_uint8(result.image))
+    inputs = [kwargs[keyword] for flag, keyword in COMMANDS[command][1].items() if flag in IMAGE_FLAGS]
+    pictures.save_png(out, panel(inputs, result.image) if FLAGS.panel else pictures.to_uint8(result.image))
     report = {
         "command": command, "function": f"zoo.synthesis.{name}", "image": out,
         "settings": _settings(function, kwargs, command),
