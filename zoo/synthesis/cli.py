@@ -57,7 +57,7 @@ flags.DEFINE_bool("panel", False, "Draw the command's input images left of the r
 flags.mark_flag_as_required("out")
 
 # command: (the zoo.synthesis function, {flag: its keyword}), the flags it reads
-# beyond --out, --model and --weights. Images are loaded at --size first.
+# beyond COMMON's; keyword None: read here only (--size for loading the images).
 IMAGE_FLAGS = ("content", "style")
 _OPTIMISER = {"steps": "steps", "optimizer": "optimizer", "learning_rate": "learning_rate", "seed": "seed",
               "tv_weight": "tv_weight"}
@@ -76,7 +76,7 @@ COMMANDS = {
 }
 REQUIRED = {"invert": ("layers", "the layer(s) to invert, e.g. block2_conv2_relu"),
             "class": ("class_index", "the class to visualise, e.g. 3")}
-# Flags that only choose a command's inputs: everything else it reads goes to the function.
+# The flags every command reads (--model and --weights go to its function).
 COMMON = ("out", "model", "weights", "panel")
 SHOWN = ("loss", "content", "style", "tv", "score", "octave")  # on the progress bar
 

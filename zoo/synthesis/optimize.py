@@ -1,7 +1,8 @@
 """Image synthesis by optimising pixels against a CNN's features: neural style
 transfer (Gatys et al. 2016), texture synthesis (Gatys et al. 2015), feature
-inversion (Mahendran and Vedaldi 2015) and DeepDream (Mordvintsev et al.
-2015), on any zoo model and any of its layers.
+inversion (Mahendran and Vedaldi 2015), DeepDream (Mordvintsev et al.
+2015) and class visualisation (Simonyan et al. 2014, with Yosinski et al.'s
+regularisers), on any zoo model and any of its layers.
 
     from zoo import synthesis
     content, style = synthesis.load_image("chelsea", 128), synthesis.load_image("brick", 128)
