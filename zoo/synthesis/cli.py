@@ -180,6 +180,7 @@ def synthesize(command):
     result = function(**kwargs, callback=lambda step, costs: bar.update(
         step + 1, [(k, v) for k, v in costs.items() if k in SHOWN]))
     seconds = time.perf_counter() - start
+    bar.update(len(result.history["loss"]), finalize=True)  # L-BFGS-B may stop before --steps
     inputs = [kwargs[keyword] for flag, keyword in COMMANDS[command][1].items() if flag in IMAGE_FLAGS]
     pictures.save_png(out, panel(inputs, result.image) if FLAGS.panel else pictures.to_uint8(result.image))
     report = {
