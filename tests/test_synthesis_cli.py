@@ -66,7 +66,7 @@ def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_p
     assert np.all(gap == 255) and np.all(example == example[..., :1]) and not np.all(result == result[..., :1])
     report = json.loads((tmp_path / "texture.json").read_text())
     assert report["command"] == "texture" and report["function"] == "zoo.synthesis.texture"
-    assert report["settings"]["example"] == {"image": "gravel", "shape": [32, 32, 1]}
+    assert report["settings"]["example"] == {"source": "gravel", "shape": [32, 32, 1]}
     assert report["settings"]["steps"] == 15 and report["settings"]["optimizer"] == "lbfgs"  # the default
     assert report["costs"]["style"]["final"] < 0.1 * report["costs"]["style"]["start"]
     assert "texture.png (style " in texture["stdout"]

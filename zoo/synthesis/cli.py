@@ -156,7 +156,7 @@ def _settings(function, kwargs, command):
     for name, parameter in inspect.signature(function).parameters.items():
         value = kwargs.get(name, parameter.default)
         if name in flag_of and flag_of[name] in IMAGE_FLAGS:
-            value = {"image": FLAGS[flag_of[name]].value, "shape": list(value.shape)}
+            value = {"source": FLAGS[flag_of[name]].value, "shape": list(value.shape)}
         if name != "callback":
             settings[name] = value
     return settings
@@ -184,7 +184,7 @@ def synthesize(command):
     inputs = [kwargs[keyword] for flag, keyword in COMMANDS[command][1].items() if flag in IMAGE_FLAGS]
     pictures.save_png(out, panel(inputs, result.image) if FLAGS.panel else pictures.to_uint8(result.image))
     report = {
-        "command": command, "function": f"zoo.synthesis.{name}", "image": out,
+        "command": command, "function": f"zoo.synthesis.{name}", "out": out,
         "settings": _settings(function, kwargs, command),
         "costs": {cost: {"start": float(values[0]), "final": float(values[-1])}
                   for cost, values in result.history.items() if cost != "octave"},
@@ -203,7 +203,7 @@ def main(argv):
         sys.exit(2)
     costs = ", ".join(f"{cost} {values['start']:.4g} -> {values['final']:.4g}"
                       for cost, values in report["costs"].items() if ":" not in cost)
-    print(f"{report['image']} ({costs}; {report['seconds']} s); settings and costs in {report['image'][:-4]}.json")
+    print(f"{report['out']} ({costs}; {report['seconds']} s); settings and costs in {report['out'][:-4]}.json")
 
 
 def run():
