@@ -3,20 +3,26 @@ clash with the harness's in this process): one interpreter runs several
 command lines, so TensorFlow is imported once."""
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 
 import numpy as np
 from PIL import Image
 
-from harness_util import env
+from harness_util import REPO, env
 
 # Runs each command line of argv[1] (a JSON list of lists) as zoo-synthesize
-# would, and prints [{"code", "stdout", "stderr"}] as JSON on the last line.
+# would, and prints [{"code", "stdout", "stderr"}] as JSON on the last line;
+# the command lines of argv[2] are only read (flags, images), not run.
 DRIVER = """
 import contextlib, io, json, sys
 from absl import flags
 from zoo.synthesis import cli
+for argv in json.loads(sys.argv[2]):
+    flags.FLAGS.unparse_flags()
+    cli.arguments(cli._command(flags.FLAGS(["zoo-synthesize", *argv])))
 results = []
 for argv in json.loads(sys.argv[1]):
     flags.FLAGS.unparse_flags()
@@ -34,14 +40,24 @@ print(json.dumps(results))
 """
 
 
-def run(*command_lines, cwd):
-    process = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(command_lines)], cwd=cwd, env=env(),
-                             capture_output=True, text=True, timeout=600)
+def readme_command_lines():
+    """The README's `zoo-synthesize ...` lines as argument lists."""
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    return [shlex.split(line)[1:] for block in blocks for line in block.splitlines()
+            if line.startswith("zoo-synthesize ")]
+
+
+def run(*command_lines, cwd, read_only=()):
+    process = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(command_lines), json.dumps(read_only)],
+                             cwd=cwd, env=env(), capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-3000:]
     return json.loads(process.stdout.strip().splitlines()[-1])
 
 
 def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_path):
+    """Also reads every README zoo-synthesize line: its flags fit its command."""
+    assert len(readme_command_lines()) == 5
     results = run(
         ["texture", "--model=vgg11", "--style=gravel", "--size=32", "--steps=15", "--panel",
          "--out=texture.png"],
@@ -55,7 +71,7 @@ def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_p
         ["texture", "--octaves=2", "--out=x.png"],
         ["invert", "--out=x.png"],
         ["texture", "--out=x.jpg"],
-        cwd=tmp_path)
+        cwd=tmp_path, read_only=readme_command_lines())
     texture, dream, visualised, *errors = results
     assert [r["code"] for r in results] == [0, 0, 0] + [2] * 7, results
 
