@@ -2,6 +2,7 @@
 clash with the harness's in this process): one interpreter runs several
 command lines, so TensorFlow is imported once."""
 
+import configparser
 import json
 import re
 import shlex
@@ -20,6 +21,7 @@ DRIVER = """
 import contextlib, io, json, sys
 from absl import flags
 from zoo.synthesis import cli
+assert callable(cli.run)  # the console script's entry point
 for argv in json.loads(sys.argv[2]):
     flags.FLAGS.unparse_flags()
     cli.arguments(cli._command(flags.FLAGS(["zoo-synthesize", *argv])))
@@ -58,6 +60,9 @@ def run(*command_lines, cwd, read_only=()):
 def test_commands_write_the_png_and_its_settings_and_bad_input_is_one_line(tmp_path):
     """Also reads every README zoo-synthesize line: its flags fit its command."""
     assert len(readme_command_lines()) == 5
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    assert "zoo-synthesize = zoo.synthesis.cli:run" in config["options.entry_points"]["console_scripts"]
     results = run(
         ["texture", "--model=vgg11", "--style=gravel", "--size=32", "--steps=15", "--panel",
          "--out=texture.png"],
