@@ -133,13 +133,16 @@ def test_default_layers_are_gatys_on_a_vgg_and_the_feature_maps_elsewhere():
     assert content == "conv4_block2_out"
 
 
-def test_load_image_names_sizes_and_channels():
+def test_load_image_names_sizes_and_channels(tmp_path):
     brick = synthesis.load_image("brick", 40)
     assert brick.shape == (40, 40, 1) and brick.dtype == np.float32 and 0 <= brick.min() <= brick.max() <= 255
     assert synthesis.load_image("chelsea", (30, 50)).shape == (30, 50, 3)
     assert synthesis.load_image("chelsea", 32).shape == (32, 48, 3)  # shorter side 32
     with pytest.raises(ValueError, match="Did you mean chelsea"):
         synthesis.load_image("chelse")
+    (tmp_path / "notes.png").write_text("not a picture")
+    with pytest.raises(ValueError, match="notes.png' is not an image file PIL can read.*astronaut"):
+        synthesis.load_image(tmp_path / "notes.png")
     with pytest.raises(ValueError, match="0-255"):
         synthesis.texture(brick / 255.0 - 0.5, model="vgg11", steps=1)
 

@@ -285,7 +285,11 @@ def load_image(image, size=None):
 
 def _read(name):
     if os.path.exists(name):
-        return keras.utils.img_to_array(keras.utils.load_img(name))
+        try:
+            return keras.utils.img_to_array(keras.utils.load_img(name))
+        except OSError as error:  # PIL's UnidentifiedImageError, a directory, ...
+            raise ValueError(f"{name!r} is not an image file PIL can read ({error}); pass a PNG, JPEG, ... "
+                             f"or a bundled scikit-image sample ({', '.join(SAMPLES)}).") from error
     if name not in SAMPLES:
         raise ValueError(f"{name!r} is neither an image file nor a bundled scikit-image sample "
                          f"({', '.join(SAMPLES)}).{did_you_mean(name, SAMPLES)}")
