@@ -32,6 +32,7 @@ from training import data as data_lib
 from training import flags as harness_flags
 from training.config import RunConfig
 from training.errors import HarnessError
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)  # --help lists them
@@ -435,25 +436,19 @@ def summary(result):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # the summary below says what matters
+    cli.quiet()  # the summary below says what matters
     import export
 
     try:
         result = train(RunConfig.from_flags(FLAGS))
     except (HarnessError, export.ExportError) as error:
-        print(f"zoo-train: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-train", error)
     print(summary(result))
 
 
 def run():
     """Console script entry point (zoo-train)."""
-    # absl's --help lists the key flags of the main module, which for a console
-    # script is the wrapper file named by argv[0], not this module.
-    for flag in harness_flags.run_flags():
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, harness_flags.__name__)
 
 
 if __name__ == "__main__":
