@@ -45,7 +45,7 @@ class Predictor:
         return self.labels[index] if self.labels else str(index)
 
 
-def _sidecar(path):
+def metadata_sidecar(path):
     """The export metadata for `path`: `<stem>.metadata.json` beside a .tflite,
     or the first in `<dir>/export/` for a run's .keras; None when there is none."""
     stem, extension = os.path.splitext(path)
@@ -133,7 +133,7 @@ def load_predictor(path, labels=None):
     extension = os.path.splitext(path)[1]
     if extension not in (".keras", ".tflite"):
         raise PredictError(f"zoo-predict reads .keras and .tflite models; got {path!r}.")
-    meta = _sidecar(path)
+    meta = metadata_sidecar(path)
     load = _keras_predictor if extension == ".keras" else _tflite_predictor
     format_, input_shape, value_range, kind, outputs = load(path, meta)
     if kind not in KINDS:

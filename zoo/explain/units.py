@@ -39,18 +39,21 @@ def _flips_channels(model):
     return any(isinstance(layer, zl.Preprocess) and MODES[layer.mode][2] for layer in model.layers)
 
 
+def first_convolution(model):
+    """The model's first Conv2D layer (not a transposed one)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose):
+            return layer
+    raise ValueError(f"{model.name} has no Conv2D layer to draw the filters of.")
+
+
 def filters(model, layer=None, gap=1):
     """The kernels of `layer` (default: the first convolution) as a grid of
     tiles, one per output channel, each normalised to its own min and max:
     RGB tiles for 3 input channels (in RGB order even when the model flips to
     BGR inside), grey for 1. Returns uint8 (rows, columns, 3)."""
-    convolutions = [candidate for candidate in model.layers
-                    if isinstance(candidate, keras.layers.Conv2D)
-                    and not isinstance(candidate, keras.layers.Conv2DTranspose)]
     if layer is None:
-        if not convolutions:
-            raise ValueError(f"{model.name} has no Conv2D layer to draw the filters of.")
-        layer = convolutions[0]
+        layer = first_convolution(model)
     elif isinstance(layer, str):
         layer_output(model, layer)  # checks the name
         layer = model.get_layer(layer)
