@@ -59,14 +59,18 @@ def run_summary(result):
     return summary(result)
 
 
+def _cli(*arguments):
+    return subprocess.run([sys.executable, "-m", "zoo.explain.explain_cli", *arguments],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env())
+
+
 def test_cli_pictures_reload_to_what_zoo_explain_draws(tiny_run):
     """zoo-explain in a subprocess (its absl flags would clash with the harness's in
     this process): filters and Grad-CAM equal zoo.explain's arrays, pixel for pixel."""
     model_dir, _ = tiny_run
     out = model_dir / "cli"
-    done = subprocess.run([sys.executable, "-m", "zoo.explain.explain_cli", f"--model_dir={model_dir}",
-                           "--what=filters,gradcam", f"--output_dir={out}", "--examples=3"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env())
+    done = _cli(f"--model_dir={model_dir}", "--what=filters,gradcam", f"--output_dir={out}",
+                "--examples=3")
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == [f"filters: {out / 'filters.png'}", f"gradcam: {out / 'gradcam.png'}"]
     assert sorted(os.listdir(out)) == ["explain.json", "filters.png", "gradcam.png"]
@@ -96,6 +100,18 @@ def test_cli_pictures_reload_to_what_zoo_explain_draws(tiny_run):
         np.testing.assert_array_equal(cam[:32, left:left + 32], explain.to_uint8(image))
         expected = explain.overlay(image, explain.grad_cam(model, image, predicted))
         np.testing.assert_array_equal(cam[34:66, left:left + 32], expected)
+
+
+@pytest.mark.slow
+def test_cli_fails_in_one_line_naming_the_value(tmp_path):
+    failed = _cli(f"--model_dir={tmp_path / 'nope'}")
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f"zoo-explain: error: --model_dir='{tmp_path / 'nope'}' is not a directory; give a "
+        "zoo-train run folder (it holds best.keras and flags.txt).")
+    failed = _cli(f"--model_dir={tmp_path}", "--what=filters,gradcan")
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    assert "--what: unknown part 'gradcan'. Did you mean gradcam? Accepted: filters" in failed.stderr
 
 
 def _digit_files(folder, count):
@@ -183,3 +199,15 @@ def test_console_script_points_at_the_cli():
                    config["options.entry_points"]["console_scripts"].strip().splitlines())
     module, function = scripts["zoo-explain"].split(":")
     assert module == "zoo.explain.explain_cli" and function == "run"
+
+
+def test_a_run_config_reads_back_from_its_flagfile_lines():
+    """zoo-explain reads a run through flags.txt: every field survives the round trip."""
+    from training.config import RunConfig
+
+    config = RunConfig(model="resnet18", model_args=("width=2",), classes=("0", "3"), image_size=64,
+                       augment=(), learning_rate=0.25, deterministic=True, download=False,
+                       data_dir="/data", explain=("filters", "gradcam"), export=())
+    assert RunConfig.from_flag_lines(config.flagfile_lines()) == config
+    with pytest.raises(ValueError, match="'--colour=red': 'colour' is not a flag of a run"):
+        RunConfig.from_flag_lines(["--colour=red"])
