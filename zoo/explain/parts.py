@@ -53,7 +53,7 @@ class Inputs:
 
 def _filters(inputs):
     layer = units.first_convolution(inputs.model)
-    return units.filters(inputs.model, layer), max(1, math.ceil(24 / layer.kernel.shape[0])), {
+    return units.filters(inputs.model, layer), max(1, math.ceil(48 / layer.kernel.shape[0])), {
         "layer": layer.name}
 
 
