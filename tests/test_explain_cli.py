@@ -162,8 +162,10 @@ def test_segmentation_maps_are_drawn_per_predicted_class(tmp_path):
 
     model = zoo.build("unet", input_shape=(32, 32, 3), num_classes=3, base_filters=4, depth=2)
     images = photos(32)[:2]
-    report = parts.explain_model(model, images, tmp_path, what=("gradcam", "filters"))
+    report = parts.explain_model(model, images, tmp_path, what=("gradcam", "filters", "patches"))
     assert report["kind"] == "per_pixel_logits"
+    # the decoder's upsampled maps have no receptive field: the deepest encoder map that fits
+    assert report["parts"]["patches"]["layer"] == "bottleneck_conv2_relu"
     gradcam = report["parts"]["gradcam"]
     assert gradcam["rows"] == ["input", "0", "1", "2"]
     picture = reload(gradcam["picture"])[::gradcam["scale"], ::gradcam["scale"]]

@@ -166,7 +166,8 @@ def guided_backprop(model, image, class_index, mask=None):
     return _input_gradient(_guided_clone(model), image, class_index, mask)
 
 
-def _zoo_entry(model):
+def zoo_entry(model):
+    """The registry entry of a zoo model (by its name), else None."""
     return get_entry(model.name) if model.name in list_models() else None
 
 
@@ -184,7 +185,7 @@ def last_feature_map(model):
             and not isinstance(layer, keras.layers.InputLayer) and is_spatial(layer.output, known)]
     if not maps:
         raise ValueError(f"{model.name} has no 4-D feature map to explain with Grad-CAM.")
-    entry = _zoo_entry(model)
+    entry = zoo_entry(model)
     if entry is not None and entry.features:
         channels = entry.features[-1][1]
         matching = [layer for layer in maps if layer.output.shape[-1] == channels]
@@ -215,7 +216,7 @@ def grad_cam(model, image, class_index, layer=None, mask=None):
 
 
 def _fill_value(model, image):
-    entry = _zoo_entry(model)
+    entry = zoo_entry(model)
     return float(np.mean(entry.input_range)) if entry is not None else float(np.mean(image))
 
 

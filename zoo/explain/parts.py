@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from zoo.explain import attribution, pictures, units
+from zoo.explain.receptive_field import receptive_field
 from zoo.utils import did_you_mean, write_json
 
 CLASS_KINDS = ("logits", "probabilities")
@@ -57,8 +58,31 @@ def _filters(inputs):
         "layer": layer.name}
 
 
+def patches_layer(model, image_size):
+    """The layer "patches" draws: the deepest map whose units' receptive field
+    fits in the image (`image_size` pixels), among a zoo model's
+    `features_only` maps (the last layer of each width) first, then any layer
+    up to Grad-CAM's map. A ResNet's last map at 224 px sees over 400 px,
+    mostly padding; a U-Net's upsampled decoder maps have no single field."""
+    last = attribution.last_feature_map(model)
+    spatial = [layer for layer in model.layers[1:model.layers.index(last) + 1]
+               if len(layer._inbound_nodes) == 1 and len(layer.output.shape) == 4]
+    entry = attribution.zoo_entry(model)
+    widths = [channels for _, channels in reversed(entry.features)] if entry and entry.features else []
+    feature_maps = [[layer for layer in spatial if layer.output.shape[-1] == c][-1:] for c in widths]
+    for layer in [*(m for maps in feature_maps for m in maps), *reversed(spatial)]:
+        try:
+            field = receptive_field(model, layer)
+        except ValueError:
+            continue
+        if max(field.size) <= image_size:
+            return layer
+    raise ValueError(f"{model.name} has no feature map whose units see part of a "
+                     f"{image_size}-pixel image.")
+
+
 def _patches(inputs):
-    layer = attribution.last_feature_map(inputs.model)
+    layer = patches_layer(inputs.model, max(inputs.images.shape[1:3]))
     count = min(MAX_UNITS, layer.output.shape[-1])
     top = units.top_patches(inputs.model, layer, inputs.images, k=min(9, len(inputs.images)),
                             units=range(count))
@@ -172,8 +196,8 @@ class Part:
 # The parts, in the order they are drawn: name -> Part.
 PARTS = {
     "filters": Part(_filters, KINDS, "the first convolution's kernels, one tile each"),
-    "patches": Part(_patches, KINDS, "per unit of the last feature map, its top-9 "
-                    "receptive-field patches"),
+    "patches": Part(_patches, KINDS, "per unit of the last feature map whose receptive "
+                    "field fits in the image, its top-9 receptive-field patches"),
     "neighbours": Part(_neighbours, (*CLASS_KINDS, *EMBEDDING_KINDS),
                        "each example, then its 5 nearest images in feature space"),
     "tsne": Part(_tsne, (*CLASS_KINDS, *EMBEDDING_KINDS), "t-SNE map of the features by class"),
