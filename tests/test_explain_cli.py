@@ -64,6 +64,7 @@ def _cli(*arguments):
                           capture_output=True, text=True, timeout=300, cwd=REPO, env=env())
 
 
+@pytest.mark.slow  # a subprocess that imports TensorFlow: 20-35 s on 2 busy cores
 def test_cli_pictures_reload_to_what_zoo_explain_draws(tiny_run):
     """zoo-explain in a subprocess (its absl flags would clash with the harness's in
     this process): filters and Grad-CAM equal zoo.explain's arrays, pixel for pixel."""
@@ -102,7 +103,7 @@ def test_cli_pictures_reload_to_what_zoo_explain_draws(tiny_run):
         np.testing.assert_array_equal(cam[34:66, left:left + 32], expected)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # two subprocesses that import TensorFlow
 def test_cli_fails_in_one_line_naming_the_value(tmp_path):
     failed = _cli(f"--model_dir={tmp_path / 'nope'}")
     assert failed.returncode == 2
