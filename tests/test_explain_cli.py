@@ -214,3 +214,23 @@ def test_a_run_config_reads_back_from_its_flagfile_lines():
     assert RunConfig.from_flag_lines(config.flagfile_lines()) == config
     with pytest.raises(ValueError, match="'--colour=red': 'colour' is not a flag of a run"):
         RunConfig.from_flag_lines(["--colour=red"])
+
+
+def test_an_embedding_gets_its_unit_pictures_and_no_class_maps(tmp_path):
+    """The similarity task's output is the embedding: neighbours and t-SNE compare it
+    itself, and there is no class to draw a map of."""
+    model = zoo.build("embedding", input_shape=(32, 32, 1), embedding_dim=16)
+    data = load_digits()
+    images = np.stack([np.asarray(Image.fromarray(np.uint8(d * 255 / 16)).resize((32, 32)), "float32")
+                       for d in data.images[:40]])[..., None]
+    report = parts.explain_model(model, images, tmp_path, labels=data.target[:40], kind="embeddings")
+    assert list(report["parts"]) == ["filters", "patches", "neighbours", "tsne"]
+    assert report["parts"]["tsne"]["layer"] == model.outputs[0]._keras_history.operation.name
+    queries, found = report["parts"]["neighbours"]["queries"], report["parts"]["neighbours"]["neighbours"]
+    features = np.asarray(model(images))
+    for query, neighbours in zip(queries, found):
+        others = np.setdiff1d(np.arange(40), queries)
+        distances = np.linalg.norm(features[others] - features[query], axis=-1)
+        assert neighbours == others[np.argsort(distances, kind="stable")[:5]].tolist()
+    with pytest.raises(ValueError, match="'gradcam' does not apply to a model whose output is embeddings"):
+        parts.explain_model(model, images, tmp_path, what=("gradcam",), kind="embeddings")
