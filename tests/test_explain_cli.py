@@ -152,6 +152,11 @@ def test_bad_runs_parts_and_images_get_one_clear_error(tiny_run, tmp_path):
     with pytest.raises(ExplainError, match="Cannot read image"):
         explain_run(model_dir, images=[str(tmp_path / "bad.png")], output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="part 'tsne' needs at least 16 images; got 2"):
+        explain_run(model_dir, images=_digit_files(tmp_path / "two", 2), what=("tsne",))
+    # "all" is what applies: two images have no t-SNE, but neighbours
+    report = explain_run(model_dir, images=_digit_files(tmp_path / "pair", 2), output_dir=tmp_path / "all")
+    assert list(report["parts"]) == [p for p in parts.PARTS if p != "tsne"]
     with pytest.raises(ValueError, match="'tsne' does not apply to a model whose output is "
                        "per_pixel_logits; for it: filters, patches, occlusion"):
         parts.check_parts(["tsne"], "per_pixel_logits")

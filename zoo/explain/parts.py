@@ -191,6 +191,7 @@ class Part:
     draw: callable  # Inputs -> (uint8 picture, scale, facts for explain.json)
     kinds: tuple  # the output kinds it means something for
     shows: str
+    min_images: int = 1  # neighbours need a gallery; t-SNE 3k + 1 points for its k = 5
 
 
 # The parts, in the order they are drawn: name -> Part.
@@ -199,8 +200,9 @@ PARTS = {
     "patches": Part(_patches, KINDS, "per unit of the last feature map whose receptive "
                     "field fits in the image, its top-9 receptive-field patches"),
     "neighbours": Part(_neighbours, (*CLASS_KINDS, *EMBEDDING_KINDS),
-                       "each example, then its 5 nearest images in feature space"),
-    "tsne": Part(_tsne, (*CLASS_KINDS, *EMBEDDING_KINDS), "t-SNE map of the features by class"),
+                       "each example, then its 5 nearest images in feature space", min_images=2),
+    "tsne": Part(_tsne, (*CLASS_KINDS, *EMBEDDING_KINDS), "t-SNE map of the features by class",
+                 min_images=16),
     "occlusion": Part(_heat_picture(_occlusion, _overlay), (*CLASS_KINDS, *PIXEL_KINDS),
                       "the score's drop under a sliding grey patch"),
     "saliency": Part(_heat_picture(attribution.saliency, _grey), (*CLASS_KINDS, *PIXEL_KINDS),
@@ -223,17 +225,20 @@ def output_kind(model):
     return "logits" if rank == 2 else "per_pixel_logits"
 
 
-def applicable(kind):
-    """The parts that mean something for outputs of `kind`, in drawing order."""
-    return tuple(name for name, part in PARTS.items() if kind in part.kinds)
+def applicable(kind, images=None):
+    """The parts that mean something for outputs of `kind` (and for `images`
+    images, None: any number), in drawing order."""
+    return tuple(name for name, part in PARTS.items()
+                 if kind in part.kinds and (images is None or images >= part.min_images))
 
 
-def check_parts(what, kind=None):
-    """`what` (names, or ["all"]) as a tuple of known parts that apply to `kind`
-    (None: any); raises ValueError naming the first that does not."""
+def check_parts(what, kind=None, images=None):
+    """`what` (names, or ["all"]: those that apply) as a tuple of known parts
+    that apply to `kind` (None: any) and to `images` images (None: any
+    number); raises ValueError naming the first that does not."""
     what = tuple(what)
     if "all" in what:
-        return applicable(kind) if kind else tuple(PARTS)
+        return applicable(kind, images) if kind else tuple(PARTS)
     for name in what:
         if name not in PARTS:
             raise ValueError(f"unknown part {name!r}.{did_you_mean(name, PARTS)} Accepted: "
@@ -241,6 +246,9 @@ def check_parts(what, kind=None):
         if kind is not None and kind not in PARTS[name].kinds:
             raise ValueError(f"part {name!r} does not apply to a model whose output is {kind}; "
                              f"for it: {', '.join(applicable(kind))}.")
+        if images is not None and images < PARTS[name].min_images:
+            raise ValueError(f"part {name!r} needs at least {PARTS[name].min_images} images; "
+                             f"got {images}.")
     return tuple(dict.fromkeys(what))
 
 
@@ -256,7 +264,8 @@ def pick_examples(labels, count, total):
 
 def explain_model(model, images, output_dir, what=("all",), labels=None, kind=None,
                   value_range=(0.0, 255.0), class_names=None, examples=8):
-    """Draws the parts `what` (PARTS names, or "all": every part that applies)
+    """Draws the parts `what` (PARTS names, or "all": every part that applies
+    to the output's kind and to as many images)
     of `model` on `images` (N, H, W, C) into `output_dir`/<part>.png, and
     `output_dir`/explain.json (what each picture shows, and its numbers).
 
@@ -268,11 +277,11 @@ def explain_model(model, images, output_dir, what=("all",), labels=None, kind=No
     kind = kind or output_kind(model)
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
-    what = check_parts(what, kind)
     images = np.asarray(images, dtype="float32")[:MAX_COLLECTION]
     if images.ndim != 4:
         raise ValueError(f"explain draws 2D image models; got images of shape {images.shape} "
                          f"(signals and volumes have no pictures here).")
+    what = check_parts(what, kind, len(images))
     labels = None if labels is None else np.asarray(labels)[:MAX_COLLECTION]
     class_labels = labels if labels is not None and labels.ndim == 1 else None
     inputs = Inputs(model, kind, images, class_labels,

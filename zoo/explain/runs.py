@@ -62,7 +62,7 @@ def explain_run(model_dir, images=None, what=("all",), output_dir=None, examples
         raise ExplainError(f"{flagfile}: {error}") from None
     task = tasks.get_task(entry.task)
     try:
-        what = parts.check_parts(what, task.output_kind)
+        parts.check_parts(what, task.output_kind)  # before anything loads
     except ValueError as error:
         raise ExplainError(f"--what: {error} ({config.model} is a {task.name} model)") from None
     model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
