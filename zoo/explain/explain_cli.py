@@ -2,6 +2,7 @@
 
     zoo-explain --model_dir=runs/lenet5_relu-digits-20261126-031500
     zoo-explain --model_dir=<run> --what=filters,gradcam --images=digit.png,cat.jpg
+    zoo-explain --model_dir=<run> --what=gradcam photos/*.jpg     # files after the flags too
 
 Reads <run>/best.keras and the run's flags.txt (its model and dataset), and
 draws each part of --what (default all: every part that applies to the
@@ -15,7 +16,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from zoo import cli  # noqa: E402
 from zoo.explain import parts, runs  # noqa: E402
@@ -43,11 +44,10 @@ def _check_what(names):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])} (images go in --images)")
     cli.quiet()
+    images = [*(FLAGS.images or ()), *argv[1:]]  # as zoo-predict, files may follow the flags
     try:
-        report = runs.explain_run(FLAGS.model_dir, FLAGS.images, FLAGS.what, FLAGS.output_dir,
+        report = runs.explain_run(FLAGS.model_dir, images or None, FLAGS.what, FLAGS.output_dir,
                                   FLAGS.examples)
     except (ValueError, OSError) as error:  # runs.ExplainError, and the data's DataError
         cli.fail("zoo-explain", error)
