@@ -11,6 +11,7 @@ from absl import flags
 
 import zoo
 from training.config import RunConfig
+from zoo.explain.parts import PARTS, check_parts
 from zoo.utils import did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -89,15 +90,12 @@ flags.DEFINE_list("export", list(D.export),
                   "int8 calibrates on --dataset's training split). Empty: no export.")
 flags.DEFINE_list("explain", list(D.explain),
                   "After training, draw what best.keras learned into <model_dir>/explain, on the "
-                  "test split (zoo-explain's pictures): a comma list of filters, patches, "
-                  "neighbours, tsne, occlusion, saliency, guided, gradcam, or all (those that "
-                  "apply to the model's task). Empty: none.")
+                  f"test split (zoo-explain's pictures): a comma list of {', '.join(PARTS)}, or "
+                  "all (those that apply to the model's task). Empty: none.")
 
 
 @flags.validator("explain", message="bad --explain")
 def _check_explain(names):
-    from zoo.explain.parts import check_parts
-
     try:
         check_parts(names)
     except ValueError as error:
