@@ -243,3 +243,21 @@ def test_an_embedding_gets_its_unit_pictures_and_no_class_maps(tmp_path):
         assert neighbours == others[np.argsort(distances, kind="stable")[:5]].tolist()
     with pytest.raises(ValueError, match="'gradcam' does not apply to a model whose output is embeddings"):
         parts.explain_model(model, images, tmp_path, what=("gradcam",), kind="embeddings")
+
+
+def test_every_part_draws_under_a_mixed_precision_policy(tmp_path):
+    """A run trained under mixed_bfloat16 (auto picks it where it is faster) explains
+    itself with that policy on: features reach numpy and scikit-learn as float32."""
+    data = load_digits()
+    images = np.stack([np.asarray(Image.fromarray(np.uint8(d * 255 / 16)).resize((32, 32)), "float32")
+                       for d in data.images[:40]])[..., None]
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = zoo.build("lenet5_relu", num_classes=10)
+        report = parts.explain_model(model, images, tmp_path, labels=data.target[:40])
+        features = explain.activations(model, "f6", images[:2])
+        cam = explain.grad_cam(model, images[0], 3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert list(report["parts"]) == list(parts.PARTS)
+    assert features.dtype == np.float32 and cam.dtype == np.float32

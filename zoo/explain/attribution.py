@@ -211,6 +211,8 @@ def grad_cam(model, image, class_index, layer=None, mask=None):
         maps, outputs = both(_batch(model, image), training=False)
         total = tf.reduce_sum(score(tf.cast(outputs, "float32")))
     gradients = tape.gradient(total, maps)
+    # float32: under a mixed policy the maps and their gradients are bfloat16 or float16
+    maps, gradients = tf.cast(maps, "float32"), tf.cast(gradients, "float32")
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     return tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[0].numpy()
 

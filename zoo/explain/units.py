@@ -30,7 +30,8 @@ def activations(model, layer, images, batch_size=64):
     """The output of `layer` (a name or a layer) for each image, in batches: (N, ...)."""
     images = _images(model, images)
     reader = keras.Model(model.input, layer_output(model, layer))
-    return np.concatenate([np.asarray(reader(images[i:i + batch_size], training=False))
+    # float32 whatever the policy: numpy and scikit-learn know no bfloat16
+    return np.concatenate([np.asarray(reader(images[i:i + batch_size], training=False), "float32")
                            for i in range(0, len(images), batch_size)])
 
 
@@ -120,7 +121,7 @@ def top_patches(model, layer, images, k=9, units=None, distinct_images=True, bat
     best_values = np.zeros((len(units), 0), "float32")
     best_places = np.zeros((len(units), 0), "int64")  # image * positions + position
     for start in range(0, len(images), batch_size):
-        maps = np.asarray(reader(images[start:start + batch_size], training=False))[..., units]
+        maps = np.asarray(reader(images[start:start + batch_size], training=False), "float32")[..., units]
         flat = maps.reshape(len(maps), -1, len(units))  # (b, positions, U)
         if distinct_images:
             position = flat.argmax(axis=1)  # the first of equal maxima
