@@ -12,14 +12,10 @@ split, loaded as the harness loaded it (nothing is downloaded). Exits 2 with
 one line on stderr when the run, a part or an image does not fit.
 """
 
-import os
+from absl import flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
-
-from absl import flags  # noqa: E402
-
-from zoo import cli  # noqa: E402
-from zoo.explain import parts, runs  # noqa: E402
+from zoo import cli
+from zoo.explain import parts, runs
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A zoo-train run folder (holds best.keras and flags.txt).")

@@ -11,11 +11,9 @@ line on stderr when the model or an image cannot be read.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
+from absl import flags
 
-from absl import flags  # noqa: E402
-
-from zoo import cli  # noqa: E402
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file (e.g. <run>/best.keras) or a .tflite file.")
