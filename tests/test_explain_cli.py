@@ -103,17 +103,13 @@ def test_cli_pictures_reload_to_what_zoo_explain_draws(tiny_run):
         np.testing.assert_array_equal(cam[34:66, left:left + 32], expected)
 
 
-@pytest.mark.slow  # three subprocesses that import TensorFlow
+@pytest.mark.slow  # two subprocesses that import TensorFlow
 def test_cli_fails_in_one_line_naming_the_value(tiny_run, tmp_path):
     failed = _cli(f"--model_dir={tiny_run[0]}", str(tmp_path / "seven.png"))  # files may follow
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines()[-1].startswith(
         f"zoo-explain: error: Cannot read image '{tmp_path / 'seven.png'}'")
-    failed = _cli(f"--model_dir={tmp_path / 'nope'}")
-    assert failed.returncode == 2
-    assert failed.stderr.strip().splitlines()[-1] == (
-        f"zoo-explain: error: --model_dir='{tmp_path / 'nope'}' is not a directory; give a "
-        "zoo-train run folder (it holds best.keras and flags.txt).")
+    # (a missing run folder takes the same path: its message is checked in-process below)
     failed = _cli(f"--model_dir={tmp_path}", "--what=filters,gradcan")
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
     assert "--what: unknown part 'gradcan'. Did you mean gradcam? Accepted: filters" in failed.stderr
