@@ -7,9 +7,10 @@ TFLite, checked against Keras; exits non-zero, writing nothing, on failure.
 """
 
 import functools
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file, or a zoo model name built with fresh weights.")
@@ -58,8 +59,7 @@ def _dataset_images(name, model, value_range):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the report
+    cli.quiet()
     import export
     from export import files, report, source
 
@@ -90,19 +90,14 @@ def main(argv):
             value_range=value_range, labels=labels, latency_runs=FLAGS.latency_runs,
             num_threads=FLAGS.num_threads)
     except export.ExportError as error:
-        print(f"zoo-export: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-export", error)
     print(report.summary(result))
     print(f"  report: {result['report_path']}\n  metadata: {result['metadata_path']}")
 
 
 def run():
     """Console script entry point (zoo-export)."""
-    # absl's --help lists the key flags of the main module, which for a console
-    # script is the wrapper file named by argv[0], not this module.
-    for flag in FLAGS.get_flags_for_module(__name__):
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

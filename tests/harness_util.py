@@ -1,11 +1,9 @@
 """Running the training harness from tests: in this process, or as the CLI in a subprocess."""
 
-import dataclasses
 import json
 import os
 import subprocess
 import sys
-import typing
 from pathlib import Path
 
 import keras
@@ -24,22 +22,9 @@ FAST = ("--mixed_precision=float32", "--export=", "--augment=")
 
 def config(*args):
     """The RunConfig that flag-style strings describe ("--epochs=2", "--resume",
-    "--noexport"), built directly: no global flag parsing (validators are the
+    "--nodeterministic"), built directly: no global flag parsing (validators are the
     CLI's; `parse` tests them)."""
-    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
-    values = {}
-    for arg in (*FAST, *args):
-        name, sep, text = arg.lstrip("-").partition("=")
-        if not sep:  # a boolean: --name or --noname
-            values[name[2:] if name not in fields else name] = name in fields
-            continue
-        types = typing.get_args(fields[name].type) or (fields[name].type,)
-        if tuple in types:
-            values[name] = tuple(t for t in text.split(",") if t)
-        else:
-            convert = next((t for t in (int, float) if t in types), str)
-            values[name] = convert(text)
-    return RunConfig(**values)
+    return RunConfig.from_flag_lines((*FAST, *args))
 
 
 def run(*args, callbacks=()):

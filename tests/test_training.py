@@ -15,9 +15,9 @@ OUTPUTS = ("flags.txt", "versions.json", "best.keras", "last.keras", "training.c
 
 
 def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
-    """No flags at all: LeNet-5 (ReLU, max pooling, random shifts) on the digits, into
-    a new folder under runs/."""
-    result = cli(cwd=tmp_path)
+    """The README's main job: no flags but the cheap pictures of --explain; LeNet-5 (ReLU,
+    max pooling, random shifts) on the digits, into a new folder under runs/."""
+    result = cli("--explain=filters,patches,gradcam", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 1 and runs[0].name.startswith("lenet5_relu-digits-")
@@ -54,6 +54,10 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     export_report = read_json(run_dir / "export" / "lenet5_relu.report.json")
     assert export_report["tflite"]["parity"]["passed"]
     assert export_report["tflite"]["parity"]["samples"] == report["examples"]
+    # and the pictures the main job asks for (tests/test_explain_cli.py checks their pixels)
+    assert sorted(p.name for p in (run_dir / "explain").iterdir()) == [
+        "explain.json", "filters.png", "gradcam.png", "patches.png"]
+    assert f"explained: filters, patches, gradcam in {run_dir / 'explain'}" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [

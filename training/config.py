@@ -12,6 +12,7 @@ that `--flagfile=<run>/flags.txt --resume` works from any directory.
 
 import dataclasses
 import os
+import typing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +49,7 @@ class RunConfig:
     model_dir: str | None = None
     resume: bool = False
     export: tuple = ("saved_model", "tflite")
+    explain: tuple = ()  # zoo.explain parts drawn into <model_dir>/explain at the end; "all"
 
     def with_model_defaults(self, entry):
         """This config with what it leaves to the model filled from its registry
@@ -64,6 +66,37 @@ class RunConfig:
             value = flag_values[field.name].value
             values[field.name] = tuple(value) if isinstance(value, list) else value
         return cls(**values)
+
+    @classmethod
+    def from_flag_lines(cls, lines):
+        """The config that flagfile lines describe (`--name=value`, `--name`,
+        `--noname`, as `flagfile_lines` writes them); fields not named keep their
+        defaults. Raises ValueError for a name that is no field."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {}
+        for line in lines:
+            name, sep, text = line.strip().lstrip("-").partition("=")
+            if not sep:  # a boolean: --name or --noname
+                field = name if name in fields else name[2:] if name.startswith("no") else name
+                if field not in fields or fields[field].type is not bool:
+                    raise ValueError(f"{line.strip()!r} is not a boolean flag of a run.")
+                values[field] = name == field
+                continue
+            if name not in fields:
+                raise ValueError(f"{line.strip()!r}: {name!r} is not a flag of a run.")
+            types = typing.get_args(fields[name].type) or (fields[name].type,)
+            if tuple in types:
+                values[name] = tuple(t for t in text.split(",") if t)
+            else:
+                convert = next((t for t in (int, float) if t in types), str)
+                values[name] = convert(text)
+        return cls(**values)
+
+    @classmethod
+    def from_flagfile(cls, path):
+        """The config a run recorded in its flags.txt."""
+        with open(path) as f:
+            return cls.from_flag_lines(line for line in f if line.strip())
 
     def with_absolute_paths(self):
         """model_dir, data_dir, pretrained and folder: datasets as absolute paths."""

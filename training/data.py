@@ -217,13 +217,19 @@ def arrays(name, *, image_shape, split, value_range=(0.0, 1.0), task="classifica
     dataset `name` as numpy, with the harness's sources and fixed splits, images in
     `value_range`: what to hand export for int8 calibration and parity."""
     source = load(name, image_shape=image_shape, task=task)
-    pairs = list(source.splits[split].take(limit).map(lambda x, y: (to_unit(x), y))
-                 .as_numpy_iterator())
-    if not pairs:
+    if not source.sizes[split]:
         raise DataError(f"Dataset {name!r} has no {split} examples.")
+    return (*split_arrays(source.cached[split], value_range=value_range, limit=limit),
+            list(source.class_names))
+
+
+def split_arrays(ds, *, value_range=(0.0, 1.0), limit=2048):
+    """(images, labels) of the first `limit` examples of a cached or float split
+    `ds` as numpy, images in `value_range`."""
+    pairs = list(ds.take(limit).map(lambda x, y: (to_unit(x), y)).as_numpy_iterator())
     low, high = value_range
     images = np.stack([image for image, _ in pairs]) * (high - low) + low
-    return images, np.stack([target for _, target in pairs]), list(source.class_names)
+    return images, np.stack([target for _, target in pairs])
 
 
 def sample_images(ds, limit=2000):

@@ -11,6 +11,7 @@ from absl import flags
 
 import zoo
 from training.config import RunConfig
+from zoo.explain.parts import PARTS, check_parts
 from zoo.utils import did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -87,6 +88,20 @@ flags.DEFINE_list("export", list(D.export),
                   "After training, export best.keras into <model_dir>/export: a comma list of "
                   "saved_model, tflite and tflite:<quantization> (none, float16, dynamic, int8; "
                   "int8 calibrates on --dataset's training split). Empty: no export.")
+flags.DEFINE_list("explain", list(D.explain),
+                  "After training, draw what best.keras learned into <model_dir>/explain, on the "
+                  f"test split (zoo-explain's pictures): a comma list of {', '.join(PARTS)}, or "
+                  "all (those that apply to the model's task). Empty: none.")
+
+
+@flags.validator("explain", message="bad --explain")
+def _check_explain(names):
+    try:
+        check_parts(names)
+    except ValueError as error:
+        raise flags.ValidationError(f"--explain: {error}") from None
+    return True
+
 
 def parse_export(items):
     """["saved_model", "tflite:int8"] -> (True, ("int8",)): the SavedModel wanted, then

@@ -5,7 +5,8 @@ With no flags it runs the default job, LeNet-5 on scikit-learn's digits,
 into a new folder under runs/. `--flagfile=<model_dir>/flags.txt --resume`
 continues a run after its last completed epoch. Outputs in --model_dir:
 flags.txt, versions.json, best.keras and last.keras (inference: main output
-only), checkpoints/, logs/ (TensorBoard), training.csv, training.png, eval.json.
+only), checkpoints/, logs/ (TensorBoard), training.csv, training.png, eval.json,
+and with --explain the pictures of zoo-explain in explain/.
 
 The flags are parsed once into a `RunConfig`; `train(config)` is the library
 entry point and raises `HarnessError` for every expected failure.
@@ -32,6 +33,7 @@ from training import data as data_lib
 from training import flags as harness_flags
 from training.config import RunConfig
 from training.errors import HarnessError
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(harness_flags)  # --help lists them
@@ -227,6 +229,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     image_shape = model_input_shape(config, entry)
     if len(image_shape) == 3:  # images: the run records the size it used
         config = dataclasses.replace(config, image_size=image_shape[0])
+    _check_explain(config, task, image_shape)
     data = data_lib.load(config.dataset, image_shape=image_shape, task=task,
                          data_dir=config.data_dir, classes=config.classes,
                          download=config.download)
@@ -254,6 +257,7 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: no epoch done
         raise
     result["export"] = _export(config, run_dir, data, entry, task) if chief else []
+    result["explain"] = _explain(run_dir, config, data, entry, task) if chief else None
     return {**result, "config": config, "seconds": time.perf_counter() - start}
 
 
@@ -343,6 +347,40 @@ def _export(config, run_dir, data, entry, task):
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports
+
+
+def _check_explain(config, task, image_shape):
+    """--explain's parts, checked against the task before anything trains."""
+    from zoo.explain import parts
+
+    if not config.explain:
+        return
+    if len(image_shape) != 3:
+        raise HarnessError(f"--explain draws 2D image models; this run's inputs have shape "
+                           f"{tuple(image_shape)}: drop --explain.")
+    try:
+        parts.check_parts(config.explain, task.output_kind)
+    except ValueError as error:
+        raise HarnessError(f"--explain: {error}") from None
+
+
+def _explain(run_dir, config, data, entry, task):
+    """zoo-explain's pictures of best.keras on the test split, into <run_dir>/explain;
+    explain.json's content, or None without --explain."""
+    if not config.explain:
+        return None
+    from zoo.explain import parts
+
+    images, labels = data_lib.split_arrays(data.cached["test"], value_range=entry.input_range,
+                                           limit=parts.MAX_COLLECTION)
+    model = keras.saving.load_model(os.path.join(run_dir, "best.keras"), compile=False,
+                                    safe_mode=True)
+    try:
+        return parts.explain_model(model, images, os.path.join(run_dir, "explain"),
+                                   what=config.explain, labels=labels, kind=task.output_kind,
+                                   value_range=entry.input_range, class_names=data.class_names)
+    except ValueError as error:
+        raise HarnessError(f"--explain: {error}") from error
 
 
 def _datasets(config, data, entry, task, image_shape):
@@ -436,31 +474,28 @@ def summary(result):
         for artifact in export_report["artifacts"]:
             lines.append(f"  exported {artifact['format']}: {artifact['path']} "
                          f"({artifact['bytes'] / 1e6:.2f} MB)")
+    if result.get("explain"):
+        folder = os.path.dirname(next(iter(result["explain"]["parts"].values()))["picture"])
+        lines.append(f"  explained: {', '.join(result['explain']['parts'])} in {folder}")
     return "\n".join(lines)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # the summary below says what matters
+    cli.quiet()  # the summary below says what matters
     import export
 
     try:
         result = train(RunConfig.from_flags(FLAGS))
     except (HarnessError, export.ExportError) as error:
-        print(f"zoo-train: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-train", error)
     print(summary(result))
 
 
 def run():
     """Console script entry point (zoo-train)."""
-    # absl's --help lists the key flags of the main module, which for a console
-    # script is the wrapper file named by argv[0], not this module.
-    for flag in harness_flags.run_flags():
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, harness_flags.__name__)
 
 
 if __name__ == "__main__":

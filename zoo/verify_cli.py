@@ -17,11 +17,10 @@ or the gallery cannot be used.
 """
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
+from absl import app, flags
 
-from absl import app, flags, logging  # noqa: E402
+from zoo import cli
 
 COMMANDS = ("enroll", "identify", "verify")
 FLAGS = flags.FLAGS
@@ -95,8 +94,7 @@ RUN = dict(zip(COMMANDS, (enroll, identify, verify_pair)))
 
 
 def main(argv):
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
+    cli.quiet()
     if len(argv) < 2 or argv[1] not in RUN:
         _usage(f"Give a command, one of {', '.join(COMMANDS)}; got "
                f"{argv[1] if len(argv) > 1 else 'none'!r}.")
@@ -105,15 +103,12 @@ def main(argv):
     try:
         RUN[argv[1]](argv[2:])
     except PredictError as error:  # zoo.verify.VerifyError and unreadable images alike
-        print(f"zoo-verify: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-verify", error)
 
 
 def run():
     """Console script entry point (zoo-verify)."""
-    for flag in FLAGS.get_flags_for_module(__name__):
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -166,7 +166,8 @@ def guided_backprop(model, image, class_index, mask=None):
     return _input_gradient(_guided_clone(model), image, class_index, mask)
 
 
-def _zoo_entry(model):
+def zoo_entry(model):
+    """The registry entry of a zoo model (by its name), else None."""
     return get_entry(model.name) if model.name in list_models() else None
 
 
@@ -184,7 +185,7 @@ def last_feature_map(model):
             and not isinstance(layer, keras.layers.InputLayer) and is_spatial(layer.output, known)]
     if not maps:
         raise ValueError(f"{model.name} has no 4-D feature map to explain with Grad-CAM.")
-    entry = _zoo_entry(model)
+    entry = zoo_entry(model)
     if entry is not None and entry.features:
         channels = entry.features[-1][1]
         matching = [layer for layer in maps if layer.output.shape[-1] == channels]
@@ -210,12 +211,14 @@ def grad_cam(model, image, class_index, layer=None, mask=None):
         maps, outputs = both(_batch(model, image), training=False)
         total = tf.reduce_sum(score(tf.cast(outputs, "float32")))
     gradients = tape.gradient(total, maps)
+    # float32: under a mixed policy the maps and their gradients are bfloat16 or float16
+    maps, gradients = tf.cast(maps, "float32"), tf.cast(gradients, "float32")
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     return tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[0].numpy()
 
 
 def _fill_value(model, image):
-    entry = _zoo_entry(model)
+    entry = zoo_entry(model)
     return float(np.mean(entry.input_range)) if entry is not None else float(np.mean(image))
 
 

@@ -53,7 +53,7 @@ class Predictor:
         return self.outputs(np.asarray(images, "float32") * ((high - low) / 255.0) + low)
 
 
-def _sidecar(path):
+def metadata_sidecar(path):
     """The export metadata for `path`: `<stem>.metadata.json` beside a .tflite,
     or the first in `<dir>/export/` for a run's .keras; None when there is none."""
     stem, extension = os.path.splitext(path)
@@ -147,7 +147,7 @@ def load_predictor(path, labels=None, kinds=KINDS):
     extension = os.path.splitext(path)[1]
     if extension not in (".keras", ".tflite"):
         raise PredictError(f"The model must be a .keras or a .tflite file; got {path!r}.")
-    meta = _sidecar(path)
+    meta = metadata_sidecar(path)
     load = _keras_predictor if extension == ".keras" else _tflite_predictor
     format_, input_shape, value_range, kind, outputs = load(path, meta)
     if kind not in kinds:

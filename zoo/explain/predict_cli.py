@@ -10,11 +10,10 @@ line on stderr when the model or an image cannot be read.
 """
 
 import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
+from absl import flags
 
-from absl import app, flags, logging  # noqa: E402
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "A .keras file (e.g. <run>/best.keras) or a .tflite file.")
@@ -27,8 +26,7 @@ flags.mark_flag_as_required("model")
 
 
 def main(argv):
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
+    cli.quiet()
     from zoo.explain.predict import PredictError, load_predictor, predict_files
 
     output_dir = FLAGS.output_dir or os.path.join(os.path.dirname(os.path.abspath(FLAGS.model)),
@@ -37,8 +35,7 @@ def main(argv):
         predictor = load_predictor(FLAGS.model, labels=FLAGS.labels)
         report = predict_files(predictor, argv[1:], output_dir, top=FLAGS.top)
     except PredictError as error:
-        print(f"zoo-predict: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-predict", error)
     for result in report["predictions"]:
         entries = result.get("top") or result["classes"]
         value = "probability" if "top" in result else "fraction"
@@ -48,9 +45,7 @@ def main(argv):
 
 def run():
     """Console script entry point (zoo-predict)."""
-    for flag in FLAGS.get_flags_for_module(__name__):
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ def activations(model, layer, images, batch_size=64):
     """The output of `layer` (a name or a layer) for each image, in batches: (N, ...)."""
     images = _images(model, images)
     reader = keras.Model(model.input, layer_output(model, layer))
-    return np.concatenate([np.asarray(reader(images[i:i + batch_size], training=False))
+    # float32 whatever the policy: numpy and scikit-learn know no bfloat16
+    return np.concatenate([np.asarray(reader(images[i:i + batch_size], training=False), "float32")
                            for i in range(0, len(images), batch_size)])
 
 
@@ -39,18 +40,21 @@ def _flips_channels(model):
     return any(isinstance(layer, zl.Preprocess) and MODES[layer.mode][2] for layer in model.layers)
 
 
+def first_convolution(model):
+    """The model's first Conv2D layer (not a transposed one)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose):
+            return layer
+    raise ValueError(f"{model.name} has no Conv2D layer to draw the filters of.")
+
+
 def filters(model, layer=None, gap=1):
     """The kernels of `layer` (default: the first convolution) as a grid of
     tiles, one per output channel, each normalised to its own min and max:
     RGB tiles for 3 input channels (in RGB order even when the model flips to
     BGR inside), grey for 1. Returns uint8 (rows, columns, 3)."""
-    convolutions = [candidate for candidate in model.layers
-                    if isinstance(candidate, keras.layers.Conv2D)
-                    and not isinstance(candidate, keras.layers.Conv2DTranspose)]
     if layer is None:
-        if not convolutions:
-            raise ValueError(f"{model.name} has no Conv2D layer to draw the filters of.")
-        layer = convolutions[0]
+        layer = first_convolution(model)
     elif isinstance(layer, str):
         layer_output(model, layer)  # checks the name
         layer = model.get_layer(layer)
@@ -117,7 +121,7 @@ def top_patches(model, layer, images, k=9, units=None, distinct_images=True, bat
     best_values = np.zeros((len(units), 0), "float32")
     best_places = np.zeros((len(units), 0), "int64")  # image * positions + position
     for start in range(0, len(images), batch_size):
-        maps = np.asarray(reader(images[start:start + batch_size], training=False))[..., units]
+        maps = np.asarray(reader(images[start:start + batch_size], training=False), "float32")[..., units]
         flat = maps.reshape(len(maps), -1, len(units))  # (b, positions, U)
         if distinct_images:
             position = flat.argmax(axis=1)  # the first of equal maxima

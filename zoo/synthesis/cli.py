@@ -16,12 +16,11 @@ for a bad command, flag, image, model or layer.
 
 import inspect
 import os
-import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up lines are noise here
+from absl import flags
 
-from absl import app, flags, logging  # noqa: E402
+from zoo import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "The PNG to write; the settings and costs go beside it as .json.")
@@ -194,13 +193,11 @@ def synthesize(command):
 
 
 def main(argv):
-    if not FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)
+    cli.quiet()
     try:
         report = synthesize(_command(argv))
     except (ValueError, OSError, RuntimeError) as error:  # RuntimeError: ImageNet weights not fetched
-        print(f"zoo-synthesize: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        cli.fail("zoo-synthesize", error)
     costs = ", ".join(f"{cost} {values['start']:.4g} -> {values['final']:.4g}"
                       for cost, values in report["costs"].items() if ":" not in cost)
     print(f"{report['out']} ({costs}; {report['seconds']} s); settings and costs in {report['out'][:-4]}.json")
@@ -208,9 +205,7 @@ def main(argv):
 
 def run():
     """Console script entry point (zoo-synthesize)."""
-    for flag in FLAGS.get_flags_for_module(__name__):
-        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":
