@@ -304,6 +304,8 @@ def test_harness_trains_a_siamese_network_on_pairs_and_reports_verification(tmp_
     a, b = (np.random.default_rng(i).uniform(0, 255, (2, 32, 32, 3)).astype("float32") for i in (0, 1))
     np.testing.assert_allclose(model([a, b]), model([b, a]), rtol=1e-5, atol=1e-6)  # symmetric
     assert result["export"] == [] and result["eval"]["roc_auc"] == report["roc_auc"]
+    # training.png: loss, val eer, val pair_accuracy, val roc_auc, then the test ROC.
+    assert plt.imread(tmp_path / "training.png").shape[1] == 5 * 4.5 * 80
 
 
 def test_a_model_whose_inputs_its_task_does_not_feed_is_refused():

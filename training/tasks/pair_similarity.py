@@ -16,6 +16,7 @@ when logit >= threshold (also in verification.json beside best.keras).
 pixel distance; with --classes, "unseen_identities" those of pairs of the
 identities left out. One-shot identification needs a gallery search, which
 the embedding model (--model=embedding, zoo-verify) is for: not measured here.
+training.png gains the test ROC of the logits and of the pixels.
 """
 
 import os
@@ -25,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from training import sampling, verification
-from training.tasks.similarity import Similarity
+from training.tasks.similarity import Similarity, plot_roc
 from zoo.utils import write_json
 from zoo.verify import THRESHOLD_FILE
 
@@ -59,13 +60,20 @@ class PairSimilarity(Similarity):
         calibration = _distances(calibration_same, calibration_logits)
         report = _in_logits(verification.pair_report(calibration, _distances(same, logits),
                                                      target_far=self.target_far))
-        baseline = verification.pair_report(_pixel_distances(datasets["validation"]),
-                                            _pixel_distances(datasets["test"]),
+        pixels = _pixel_distances(datasets["test"])
+        baseline = verification.pair_report(_pixel_distances(datasets["validation"]), pixels,
                                             target_far=self.target_far)
         write_json(os.path.join(run_dir, THRESHOLD_FILE), {
             "distance": LOGIT, "threshold": report["threshold"], "target_far": self.target_far,
             "calibration_far": report["threshold_calibration_far"],
             "calibration": "validation pairs", "rule": "same identity when logit >= threshold"})
+        csv_path = os.path.join(run_dir, "training.csv")
+        if os.path.exists(csv_path):  # training.png gains the test ROC beside the pixels'
+            from training import outputs
+
+            outputs.plot_history(csv_path, os.path.join(run_dir, "training.png"), extra_panels=(
+                lambda ax: plot_roc(ax, {"pair logits": _distances(same, logits),
+                                         "raw pixels": pixels}),))
         report = {"loss": results["loss"], "pair_accuracy": results["pair_accuracy"], **report,
                   "raw_pixels": baseline}
         if "unseen" in datasets:
