@@ -35,7 +35,7 @@ LOGIT = "logit"  # the unit of the saved threshold
 
 class PairSimilarity(Similarity):
     name = "pair_similarity"
-    output_kind = "logits"
+    output_kind = "pair_logits"  # one same/different logit per image pair
     model_inputs = 2
     export_refusal = ("a model of two inputs; export the shared network instead "
                       "(--model=embedding with the same backbone)")
