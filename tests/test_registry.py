@@ -15,7 +15,8 @@ CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classif
 # similarity models (an embedding, a two-input Siamese network) take no num_classes:
 # tests/test_similarity.py runs the registry-wide checks on them.
 # The landmarker predicts points, not classes: tests/test_localization.py.
-CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task not in ("similarity", "landmarks")]
+CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task not in ("similarity", "pair_similarity",
+                                                                                "landmarks")]
 
 
 def small_shape(name):

@@ -199,9 +199,10 @@ def test_embedding_exports_to_tflite_with_parity(tmp_path):
 
 def test_entries_hold_the_default_backbones_facts():
     resnet18 = zoo.get_entry("resnet18")
-    for name, num_classes, head in (("embedding", 128, ("projection",)), ("siamese", 1, ("predictions",))):
+    for name, num_classes, head, task in (("embedding", 128, ("projection",), "similarity"),
+                                          ("siamese", 1, ("predictions",), "pair_similarity")):
         entry = zoo.get_entry(name)
-        assert (entry.task, entry.features, entry.num_classes, entry.head_layers) == ("similarity", None,
+        assert (entry.task, entry.features, entry.num_classes, entry.head_layers) == (task, None,
                                                                                       num_classes, head)
         assert (entry.input_shape, entry.min_size, entry.preprocessing, entry.input_range) == (
             resnet18.input_shape, resnet18.min_size, resnet18.preprocessing, resnet18.input_range)
@@ -223,7 +224,7 @@ def test_head_layers_are_the_weighted_layers_the_top_adds():
 def test_model_info_counts_the_shared_embedding_once_per_input():
     info = zoo.model_info("siamese")
     assert info["flops"] == 2 * zoo.model_info("embedding")["flops"] + 2 * 128  # + the logistic unit
-    assert info["task"] == "similarity"
+    assert info["task"] == "pair_similarity"
 
 
 @pytest.mark.parametrize("name, kwargs, message", [

@@ -256,10 +256,71 @@ def test_lfw_names_become_identities_through_mock_data():
             data.load("lfw", image_shape=(16, 16, 3), task=task)
 
 
-def test_a_pair_model_is_refused_with_the_way_to_train_it(tmp_path):
+def test_balanced_pairs_are_half_same_with_labels_read_from_the_identities():
+    from training import sampling
+
+    labels = tf.constant(np.repeat([3, 7, 9, 4], 4))  # a P x K batch: 4 identities x 4 images
+    images = tf.reshape(tf.range(16, dtype=tf.float32), [16, 1])  # image i holds i
+    for step in range(5):
+        (first, second), same = sampling.balanced_pairs(images, labels, tf.constant([0, step]))
+        first, second, same = (np.asarray(t) for t in (first, second, same))
+        partner = second[:, 0].astype(int)
+        np.testing.assert_array_equal(first[:, 0], np.arange(16))
+        assert (partner != np.arange(16)).all()  # never an image with itself
+        np.testing.assert_array_equal(same, labels.numpy() == labels.numpy()[partner])
+        np.testing.assert_array_equal(same, np.arange(16) % 2 == 0)  # even: same, odd: different
+    again = sampling.balanced_pairs(images, labels, tf.constant([0, 4]))[0][1]
+    np.testing.assert_array_equal(again, second)  # seeded
+
+
+def test_held_out_pairs_give_each_image_a_same_and_a_different_partner():
+    from training import sampling
+
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 5])  # identity 5 has no second image
+    first, second, same = sampling.held_out_pairs(labels, seed=1)
+    assert same.sum() == 9 and (~same).sum() == 10  # 9 images with a partner of their identity
+    np.testing.assert_array_equal(same, labels[first] == labels[second])
+    assert (first != second).all()
+    assert sorted(first[same]) == [i for i in range(10) if labels[i] != 5]
+    assert sorted(first[~same]) == list(range(10))
+    np.testing.assert_array_equal(sampling.held_out_pairs(labels, seed=1)[1], second)
+
+
+def test_harness_trains_a_siamese_network_on_pairs_and_reports_verification(tmp_path):
+    """Binary cross-entropy on balanced pairs; the logit is the score, its threshold in logits."""
+    result = run("--model=siamese", "--model_args=backbone=lenet5,embedding_dim=16",
+                 "--image_size=32", "--epochs=4", f"--model_dir={tmp_path}")
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["monitor"] == "val_roc_auc" and report["threshold_unit"] == "logit"
+    assert {"roc_auc", "eer", "tar_at_far_0.01", "tar_at_far_0.001", "pair_accuracy"} <= set(report)
+    assert report["roc_auc"] > 0.9 and report["pair_accuracy"] > 0.75, report  # 0.96, 0.88 here
+    assert report["pairs"]["same"] == report["pairs"]["different"] == report["examples"]
+    assert report["threshold_calibration_far"] <= report["threshold_target_far"] == 1e-3
+    assert 0.5 < report["raw_pixels"]["roc_auc"] < report["roc_auc"]
+    saved = json.loads((tmp_path / "verification.json").read_text())
+    assert (saved["distance"], saved["threshold"]) == ("logit", report["threshold"])
+    model = keras.saving.load_model(tmp_path / "best.keras", safe_mode=True)
+    assert [tuple(t.shape) for t in model.inputs] == [(None, 32, 32, 3)] * 2
+    a, b = (np.random.default_rng(i).uniform(0, 255, (2, 32, 32, 3)).astype("float32") for i in (0, 1))
+    np.testing.assert_allclose(model([a, b]), model([b, a]), rtol=1e-5, atol=1e-6)  # symmetric
+    assert result["export"] == [] and result["eval"]["roc_auc"] == report["roc_auc"]
+    # training.png: loss, val eer, val pair_accuracy, val roc_auc, then the test ROC.
+    assert plt.imread(tmp_path / "training.png").shape[1] == 5 * 4.5 * 80
+
+
+def test_a_model_whose_inputs_its_task_does_not_feed_is_refused():
     from training.errors import HarnessError
+    from training.train import build_model
 
     with pytest.raises(HarnessError, match=r"--model=siamese takes 2 inputs \(input_a, input_b\); "
-                                           "the harness trains models of one image"):
-        run("--model=siamese", "--model_args=backbone=lenet5,embedding_dim=8", "--image_size=32",
-            "--epochs=1", f"--model_dir={tmp_path}")
+                                           "its task, pair_similarity, feeds 1 image per example"):
+        build_model("siamese", (32, 32, 3), None, {"backbone": "lenet5", "embedding_dim": 8})
+
+
+def test_the_mixed_precision_probe_feeds_a_pair_model_two_inputs():
+    from training import precision
+
+    build = lambda: zoo.build("siamese", backbone="lenet5", embedding_dim=8,  # noqa: E731
+                              input_shape=(32, 32, 3))
+    times = precision.step_times(build, ["float32"], (32, 32, 3), 2, rounds=1)
+    assert set(times) == {"float32"} and times["float32"] > 0

@@ -17,7 +17,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def test_get_task_refuses_an_unknown_name_and_lists_the_known_ones():
     with pytest.raises(tasks.UnknownTask,
                        match=r"^Unknown task 'detection'; the known tasks are "
-                             r"classification, segmentation, similarity\.$"):
+                             r"classification, pair_similarity, segmentation, similarity\.$"):
         tasks.get_task("detection")
     task = tasks.get_task("segmentation")
     assert tasks.get_task(task) is task and task.name == "segmentation"

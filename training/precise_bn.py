@@ -69,7 +69,7 @@ class PreciseBatchNorm:
             inputs = [tf.cast(x, tf.float32) for x in tf.nest.flatten(probe(images, training=True))]
             axes = [[i for i in range(x.shape.rank) if i != layer.axis % x.shape.rank]
                     for layer, x in zip(layers, inputs)]
-            count = tf.cast(tf.shape(images)[0], tf.float32)
+            count = tf.cast(tf.shape(tf.nest.flatten(images)[0])[0], tf.float32)  # pairs: a tuple
             if not synchronized:
                 return count, [tf.nn.moments(x, a) for x, a in zip(inputs, axes)]
             # Global-batch moments as synchronized BatchNorm takes them (sums of x and x^2),

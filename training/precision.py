@@ -32,12 +32,13 @@ MARGIN = 0.9
 
 def _train_step(model, images):
     optimizer = keras.optimizers.SGD(1e-6)
+    inputs = images if len(model.inputs) == 1 else [images] * len(model.inputs)  # a pair model
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
             loss = tf.add_n([tf.reduce_mean(tf.square(tf.cast(o, tf.float32)))
-                             for o in tf.nest.flatten(model(images, training=True))])
+                             for o in tf.nest.flatten(model(inputs, training=True))])
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 

@@ -72,3 +72,42 @@ def pk_batches(examples, identities, per_identity, *, seed=None):
         return tf.gather(images, picked), tf.gather(labels, picked)
 
     return tf.data.Dataset.counter().map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def balanced_pairs(images, labels, seed):
+    """((images, partners), same) from one batch of `images` [B, ...] and identity
+    `labels` [B] (a P x K batch: every identity twice or more, two identities or more),
+    for the binary (Siamese) variant: image i is paired with a random other image of
+    its identity when i is even, with a random image of another identity when i is
+    odd, so a batch of an even size holds as many same as different pairs. `same`
+    [B] float32 (1.0 = same identity) is read from the labels, so it is right even
+    where a batch offers no partner of the wanted kind. `seed`: a stateless seed
+    (shape [2]), one per batch."""
+    labels = tf.reshape(labels, [-1])
+    n = tf.shape(labels)[0]
+    equal = tf.equal(labels[:, None], labels[None, :])
+    want_same = tf.equal(tf.range(n) % 2, 0)[:, None]
+    candidates = tf.where(want_same, equal & ~tf.eye(n, dtype=tf.bool), ~equal)
+    keys = tf.random.stateless_uniform([n, n], seed)  # a uniform draw among the candidates
+    partners = tf.argmax(tf.where(candidates, keys, -1.0), axis=1, output_type=tf.int32)
+    same = tf.cast(tf.equal(labels, tf.gather(labels, partners)), tf.float32)
+    return (images, tf.gather(images, partners)), same
+
+
+def held_out_pairs(labels, *, seed=0):
+    """(first, second, same) index arrays of fixed pairs over a split of identity
+    `labels` [N]: each image once with a random other image of its identity (when
+    it has one) and once with a random image of another identity, drawn from `seed`;
+    `same` bool."""
+    labels = np.reshape(labels, (-1,))
+    rng = np.random.default_rng(seed)
+    same_pairs, different_pairs = [], []
+    for identity in np.unique(labels):
+        members, others = np.flatnonzero(labels == identity), np.flatnonzero(labels != identity)
+        if len(members) >= 2:  # a random shift of 1 .. n - 1 within the identity: never itself
+            shift = 1 + rng.integers(0, len(members) - 1, size=len(members))
+            same_pairs.append((members, members[(np.arange(len(members)) + shift) % len(members)]))
+        if len(others):
+            different_pairs.append((members, others[rng.integers(0, len(others), size=len(members))]))
+    first, second = (np.concatenate([p[i] for p in same_pairs + different_pairs]) for i in (0, 1))
+    return first, second, labels[first] == labels[second]

@@ -52,9 +52,10 @@ def default_model_dir(model, dataset):
     return path
 
 
-def build_model(name, image_shape, num_classes, model_args=None):
+def build_model(name, image_shape, num_classes, model_args=None, *, inputs=1):
     """The model with its side branches on when it has them (trained with loss_weights);
-    `num_classes` None keeps the model's own output width (an embedding's)."""
+    `num_classes` None keeps the model's own output width (an embedding's). `inputs`:
+    the number of images the task's batches feed it (its `model_inputs`)."""
     entry = zoo.get_entry(name)
     kwargs = {**(model_args or {}), "input_shape": image_shape}
     if num_classes is not None:
@@ -62,12 +63,12 @@ def build_model(name, image_shape, num_classes, model_args=None):
     if entry.loss_weights and "aux_logits" in entry.family_args():
         kwargs["aux_logits"] = True
     model = zoo.build(name, **kwargs)
-    if len(model.inputs) != 1:  # a siamese network: image pairs are not what batches hold
+    if len(model.inputs) != inputs:  # batches would not fit: say so, not Keras's input-spec traceback
         raise HarnessError(
             f"--model={name} takes {len(model.inputs)} inputs "
-            f"({', '.join(t.name for t in model.inputs)}); the harness trains models of one "
-            "image. Train the shared network instead (--model=embedding with the same backbone, "
-            "then zoo-verify), or fit the pair model yourself on (image_a, image_b) pairs.")
+            f"({', '.join(t.name for t in model.inputs)}); its task, {entry.task}, feeds "
+            f"{inputs} image{'s' if inputs > 1 else ''} per example. The harness trains a model "
+            "of two inputs only as a pair-similarity model (--model=siamese).")
     return model
 
 
@@ -241,7 +242,8 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
                                          input_shape=image_shape, model_args=model_args)
     policy = precision.choose(
         config.mixed_precision,
-        lambda: build_model(config.model, image_shape, _output_classes(task, data), model_args),
+        lambda: build_model(config.model, image_shape, _output_classes(task, data), model_args,
+                            inputs=task.model_inputs),
         image_shape, config.batch_size, reproducible=config.deterministic or multi_worker)
     config = dataclasses.replace(config, mixed_precision=policy)
     keras.mixed_precision.set_global_policy(policy)
@@ -270,7 +272,8 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
     outputs.write_flagfile(flagfile, config.flagfile_lines())
 
     with strategy.scope():
-        model = build_model(config.model, image_shape, _output_classes(task, data), model_args)
+        model = build_model(config.model, image_shape, _output_classes(task, data), model_args,
+                            inputs=task.model_inputs)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
     head = transfer.head_layers(model, config.model)
@@ -322,6 +325,9 @@ def _export(config, run_dir, data, entry, task):
     model's input range), never a dataset name to load again. One export_model
     call per TFLite quantization; the SavedModel comes with the first.
     """
+    if task.export_refusal and (config.export or ()):
+        logging.warning("--export=%s skipped: %s", ",".join(config.export), task.export_refusal)
+        return []
     import export
 
     low, high = entry.input_range
@@ -400,8 +406,7 @@ def _datasets(config, data, entry, task, image_shape):
     # augmentation; mixup and cutmix would shrink the variance), shuffled, repeating.
     bn_ds = task.train_batches(data.cached["train"], batch_size=config.batch_size,
                                seed=config.seed + 1, **batch)
-    evaluation = {split: data_lib.batches(examples, batch_size=config.batch_size, task=task,
-                                          **batch)
+    evaluation = {split: task.eval_batches(examples, batch_size=config.batch_size, **batch)
                   for split, examples in data.cached.items() if split != "train"}
     return train_ds, evaluation, bn_ds, steps
 

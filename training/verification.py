@@ -113,19 +113,27 @@ def one_shot_accuracy(features, labels, *, way=10, draws=1000, seed=0):
     return float(hits.mean()), way
 
 
-def report(calibration, test, *, target_far=1e-3, way=10, draws=1000, seed=0):
-    """The verification and identification numbers of `test` = (features, labels),
-    with the threshold for `target_far` calibrated on `calibration` = (features, labels)
-    and measured on the test pairs too."""
-    distances, same = pairs(*test)
-    threshold, calibration_far, _ = threshold_at_far(*pairs(*calibration), target_far)
+def pair_report(calibration, test, *, target_far=1e-3):
+    """The verification numbers of the `test` = (distances, same) pairs, with the
+    threshold for `target_far` calibrated on the `calibration` = (distances, same)
+    pairs and measured on the test pairs too. Any score where lower means "same"
+    is a distance here (a pair model's negated logit)."""
+    distances, same = test
+    threshold, calibration_far, _ = threshold_at_far(*calibration, target_far)
     accepted = distances <= threshold
-    top1, way = one_shot_accuracy(*test, way=way, draws=draws, seed=seed)
     return {"roc_auc": roc_auc(distances, same), "eer": equal_error_rate(distances, same),
             **{f"tar_at_far_{far:g}": tar_at_far(distances, same, far) for far in REPORTED_FARS},
             "threshold": threshold, "threshold_target_far": target_far,
             "threshold_calibration_far": calibration_far,
             "threshold_test_far": float(accepted[~same].mean()),
             "threshold_test_tar": float(accepted[same].mean()),
-            "one_shot_top1": top1, "one_shot_way": way, "one_shot_draws": draws,
             "pairs": {"same": int(same.sum()), "different": int((~same).sum())}}
+
+
+def report(calibration, test, *, target_far=1e-3, way=10, draws=1000, seed=0):
+    """The verification and identification numbers of `test` = (features, labels)
+    over all its pairs, with the threshold for `target_far` calibrated on
+    `calibration` = (features, labels) (see `pair_report`)."""
+    numbers = pair_report(pairs(*calibration), pairs(*test), target_far=target_far)
+    top1, way = one_shot_accuracy(*test, way=way, draws=draws, seed=seed)
+    return {**numbers, "one_shot_top1": top1, "one_shot_way": way, "one_shot_draws": draws}

@@ -14,7 +14,8 @@ load and freeze by name) with its own input preprocessing: the model takes
 network, a nested model named "embedding", applied to two inputs; their
 element-wise `zoo.layers.PairFeatures` ("abs" |f1 - f2| or "chi2") into one
 logistic unit, logits by default (train with binary cross-entropy,
-from_logits=True, on same/different pairs). Both features are symmetric in
+from_logits=True, on same/different pairs: zoo-train --model=siamese does, as the
+pair_similarity task). Both features are symmetric in
 f1 and f2, so the model is symmetric in its two inputs.
 
 Neither has a classifier top: `include_top=False`, `features_only`,
@@ -127,4 +128,4 @@ _FACTS = dict(input_shape=_DEFAULT.input_shape, min_size=_DEFAULT.min_size,
 register_model("embedding", _build_embedding, paper=EMBEDDING_PAPER,
                num_classes=DEFAULT_EMBEDDING_DIM, head_layers=("projection",), **_FACTS)
 register_model("siamese", _build_siamese, paper=SIAMESE_PAPER, num_classes=1,
-               head_layers=("predictions",), **_FACTS)
+               head_layers=("predictions",), **{**_FACTS, "task": "pair_similarity"})

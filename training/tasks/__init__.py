@@ -16,7 +16,7 @@ from training.errors import HarnessError
 
 # task name -> module under training/tasks/ defining TASK (imported on first use)
 _MODULES = {"classification": "classification", "segmentation": "segmentation",
-            "similarity": "similarity"}
+            "similarity": "similarity", "pair_similarity": "pair_similarity"}
 _EXTRA = {}  # tasks registered at run time (`register`), e.g. by tests
 
 
@@ -40,6 +40,11 @@ class Task:
     # dataset's num_classes and export's metadata names them; False (an embedding):
     # the model keeps its own width and the metadata has no labels.
     class_outputs = True
+    # How many images the model takes per example: 1, or 2 for a pair model (whose
+    # batches hold ((images, images), targets)).
+    model_inputs = 1
+    # Why the run's best.keras is not exported (a sentence), or None: it is.
+    export_refusal = None
 
     def targets(self, labels, num_classes):
         """A batch's targets from a batch of dataset labels (inside tf.data)."""
@@ -87,6 +92,13 @@ class Task:
 
         return data.batches(examples, batch_size=batch_size, training=True, seed=seed, task=self,
                             **finish)
+
+    def eval_batches(self, examples, *, batch_size, **finish):
+        """Batches of (images, targets) that evaluation reads from the cached unbatched
+        `examples` of a held-out split, in order, once; by default `data.batches`'s."""
+        from training import data
+
+        return data.batches(examples, batch_size=batch_size, task=self, **finish)
 
     def prepare_label(self, label, image_shape):
         """One example's label fitted to the model's input (after the image is resized)."""

@@ -12,7 +12,8 @@ and 1e-3, K-way one-shot top-1, and the distance threshold for
 `target_far` calibrated on the validation pairs (also written to
 verification.json beside best.keras); "raw_pixels" holds the same numbers for
 raw pixels, the baseline. With --classes, "unseen_identities" holds them for
-all images of the identities left out (never trained on).
+all images of the identities left out (never trained on). The binary
+(Siamese) variant, a model of two inputs trained on pairs: pair_similarity.py.
 """
 
 import os
