@@ -76,6 +76,25 @@ def test_precise_bn_sets_the_moving_statistics_to_the_training_data_s():
     assert not np.allclose(model.get_layer("bn_a").moving_variance.numpy(), per_batch, rtol=1e-3)
 
 
+def test_precise_bn_in_a_siamese_network_uses_both_branches_images():
+    """The BatchNorm layers of an embedding shared by two inputs (zoo's siamese):
+    their statistics are those of both inputs' images together."""
+    shared = _bn_model()
+    first, second = keras.Input((6, 6, 3)), keras.Input((6, 6, 3))
+    pairs = keras.Model([first, second], keras.layers.Subtract()([shared(first), shared(second)]))
+    left, right = _images(32, seed=1), _images(32, seed=2) * 2.0
+    batches = tf.data.Dataset.from_tensor_slices(((left, right), np.zeros(32))).batch(BATCH)
+    updated = PreciseBatchNorm(pairs).update(iter(batches), num_batches=2)
+    assert sorted(layer.name for layer in updated) == ["bn_a", "bn_b"]
+    # Each batch stacks its 16 left and 16 right images: the statistics of 32 images per batch.
+    stacked = np.concatenate([np.concatenate([left[i:i + BATCH], right[i:i + BATCH]])
+                              for i in (0, BATCH)])
+    for name, (mean, variance) in _expected(shared, stacked, 2 * BATCH).items():
+        layer = shared.get_layer(name)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(layer.moving_variance.numpy(), variance, rtol=1e-4, atol=1e-4)
+
+
 class _Untouchable:
     def __next__(self):
         raise AssertionError("a model without BatchNorm must not read any batch")

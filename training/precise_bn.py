@@ -55,17 +55,43 @@ class PreciseBatchNorm:
     def layers(self):
         return trainable_batch_norms(self.model)
 
-    def _make_pass(self, layers):
+    def _probe(self, layers):
+        """(a model from the batch's images to the BatchNorm layers' inputs, whether
+        the batch's inputs are stacked into one batch first), or None.
+
+        A Siamese network's BatchNorm layers sit in one embedding model nested in
+        it and fed straight by each of the network's inputs: their statistics are
+        those of all the images of every branch, so the probe runs the nested
+        model on the inputs stacked along the batch."""
+        outputs = [layer.input for layer in layers]
         try:
-            probe = keras.Model(self.model.inputs, [layer.input for layer in layers])
+            return keras.Model(self.model.inputs, outputs), False
         except ValueError as error:  # a layer outside the model's own graph (a nested model)
-            logging.warning("Precise BatchNorm skipped: the BatchNorm layers are not all in "
-                            "%s's own graph (%s).", self.model.name, error)
+            reason = error
+        inputs = sorted(map(id, self.model.inputs))
+        for shared in self.model.layers:
+            fed = [tensor for node in getattr(shared, "_inbound_nodes", ()) for tensor in node.input_tensors]
+            if isinstance(shared, keras.Model) and sorted(map(id, fed)) == inputs:
+                try:
+                    return keras.Model(shared.inputs, outputs), True
+                except ValueError:
+                    pass
+        logging.warning("Precise BatchNorm skipped: the BatchNorm layers are not all in %s's own "
+                        "graph nor in one model nested in it and fed by every input (%s).",
+                        self.model.name, reason)
+        return None
+
+    def _make_pass(self, layers):
+        probed = self._probe(layers)
+        if probed is None:
             return None
+        probe, stacked = probed
         strategy = self.strategy
         synchronized = strategy.num_replicas_in_sync > 1
 
         def replica_pass(images):
+            if stacked:
+                images = tf.concat(tf.nest.flatten(images), 0)
             inputs = [tf.cast(x, tf.float32) for x in tf.nest.flatten(probe(images, training=True))]
             axes = [[i for i in range(x.shape.rank) if i != layer.axis % x.shape.rank]
                     for layer, x in zip(layers, inputs)]
