@@ -138,12 +138,16 @@ def _readme_commands(program):
 
 
 def test_readme_training_examples_run_as_written(tmp_path):
-    """Each README `zoo-train` example, shortened to one epoch: the tfds ones on
-    tfds's mock data, the folder one on real photos (its ImageNet download is
-    what a test may not do, so that one is parsed only)."""
+    """Each README `zoo-train` example is parsed as written (flag validators included).
+    Those on a user's or tfds's data run for one epoch: the tfds ones on tfds's mock
+    data, folders on real photos, `npz:` on arrays the test writes (a folder one
+    whose ImageNet download a test may not do is parsed only). The examples on the
+    embedded datasets are each trained by their own tests (tests/test_training*.py,
+    test_similarity_task.py): here they are parsed."""
     import tensorflow_datasets as tfds
 
     from harness_util import parse
+    from training.data import EMBEDDED_DATASETS
 
     photos = tmp_path / "photos"
     for label, names in (("cats", ("chelsea", "cat", "astronaut")),
@@ -152,19 +156,38 @@ def test_readme_training_examples_run_as_written(tmp_path):
         for name in names:
             skio.imsave(photos / label / f"{name}.png", getattr(skdata, name)(),
                         check_contrast=False)
-    examples = [[a.replace("/photos", str(photos)) for a in args]
+    rng = np.random.default_rng(0)
+    faces = tmp_path / "faces"  # 8 "people", 25 crops each (split 80/10/10): P x K batches and test pairs need several
+    for person in ("astronaut", "camera", "cat", "chelsea", "coffee", "coins", "moon", "rocket"):
+        (faces / person).mkdir(parents=True)
+        picture = getattr(skdata, person)()
+        for crop in range(25):
+            top, left = rng.integers(0, 64, 2)
+            skio.imsave(faces / person / f"{crop}.png", picture[top:top + 96, left:left + 96],
+                        check_contrast=False)
+    signals = tmp_path / "signals.npz"
+    np.savez(signals, x=rng.normal(size=(60, 64, 1)).astype("float32"), y=np.arange(60) % 3)
+    places = {"/photos": str(photos), "/faces": str(faces), "/data/ecg.npz": str(signals)}
+
+    def placed(arg):
+        for placeholder, path in places.items():
+            arg = arg.replace(placeholder, path)
+        return arg
+
+    examples = [[placed(a) for a in args]
                 for args in _readme_commands("zoo-train") if not any("<" in a for a in args)]
-    assert len(examples) >= 3, examples
+    assert len(examples) >= 6, examples
     ran = 0
     for index, args in enumerate(examples):
         parse(*args)
-        if "--pretrained=imagenet" in args:
+        dataset = next((a.split("=", 1)[1] for a in args if a.startswith("--dataset=")), "digits")
+        if "--pretrained=imagenet" in args or dataset in EMBEDDED_DATASETS:
             continue
         with tfds.testing.mock_data(num_examples=20):
             result = run(*args, "--epochs=1", f"--model_dir={tmp_path / str(index)}")
         assert np.isfinite(result["eval"]["loss"]), args
         ran += 1
-    assert ran >= 2
+    assert ran >= 3
 
 
 def test_harness_export_uses_the_runs_own_classes_and_images(tmp_path):
