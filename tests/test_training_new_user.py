@@ -146,8 +146,9 @@ def test_readme_training_examples_run_as_written(tmp_path):
     test_similarity_task.py): here they are parsed."""
     import tensorflow_datasets as tfds
 
-    from harness_util import parse
     from training.data import EMBEDDED_DATASETS
+
+    from harness_util import parse
 
     photos = tmp_path / "photos"
     for label, names in (("cats", ("chelsea", "cat", "astronaut")),
