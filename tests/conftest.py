@@ -28,3 +28,15 @@ def _seeded():
     keras.utils.set_random_seed(0)
     yield
     keras.backend.clear_session()
+
+
+def pytest_collection_modifyitems(items):
+    """Modules with slow tests run first, each module's tests kept together (its
+    module-scoped fixtures are built once): with two xdist workers, a long test
+    left for the end keeps one worker busy while the other idles."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    first_index = {}
+    for index, item in enumerate(items):
+        first_index.setdefault(item.module.__name__, index)
+    items.sort(key=lambda item: (item.module.__name__ not in slow_modules,
+                                 first_index[item.module.__name__]))
