@@ -309,8 +309,8 @@ def classification_source(name, data_dir, download):
     if name == "moving_digits":
         return _moving_digits()
     if name == "shapes":
-        raise DataError("--dataset=shapes is a segmentation dataset; use a segmentation model "
-                         "(e.g. --model=unet).")
+        raise DataError("--dataset=shapes has masks and boxes, no image labels; use a "
+                        "segmentation or detection model (e.g. --model=unet, --model=yolo).")
     splits, builder = _tfds(name, data_dir, target="label", download=download)
     return splits, tuple(builder.info.features["label"].names)
 

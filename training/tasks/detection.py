@@ -55,7 +55,9 @@ class Detection(Task):
         if grid is not None:
             self.grid_size = tuple(d // grid.stride for d in image_size)
             self.loss = YoloLoss(grid.anchors)
-            self.detections = YoloDetections(grid.anchors, grid.stride, **EVAL_THRESHOLDS)
+            # float32 under a mixed-precision policy too: boxes and scores are ranked.
+            self.detections = YoloDetections(grid.anchors, grid.stride, dtype="float32",
+                                             **EVAL_THRESHOLDS)
 
     def for_model(self, model, *, class_names=()):
         try:
@@ -204,7 +206,7 @@ def _plot_detections(model, dataset, png_path, class_names):
     from export.source import value_range_of
     from zoo.utils import atomic_path
 
-    images = np.concatenate([np.asarray(x) for x, _ in dataset.take(PICTURE_IMAGES)])[:PICTURE_IMAGES]
+    images = np.stack([x for x, _ in dataset.unbatch().take(PICTURE_IMAGES).as_numpy_iterator()])
     boxes, scores, classes, count = (np.asarray(t) for t in
                                      zoo.detection_model(model, **EXPORT_THRESHOLDS)(images))
     low, high = value_range_of(model)
