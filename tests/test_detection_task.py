@@ -333,3 +333,39 @@ def test_yolo_trains_on_shapes_and_exports_a_detector_with_nms_inside(tmp_path):
     assert exported["outputs"] == ["detection_boxes", "detection_scores", "detection_classes",
                                    "detection_count"]
     assert exported["metadata"]["labels"] == ["circle", "square"]
+
+
+# --- one object per image: localisation and landmarks -----------------------------
+
+ONE_EACH = [[(1, (0.2, 0.1, 0.6, 0.5)), (0, (0.7, 0.7, 0.8, 0.9))], []]  # the largest, and none
+
+
+def test_localization_targets_are_the_courses_vector_of_the_largest_object():
+    task = tasks.get_task("localization")
+    targets = task.targets(labels(ONE_EACH), 2).numpy()
+    np.testing.assert_allclose(targets, [[1, 0.4, 0.3, 0.4, 0.4, 0, 1], [0, 0, 0, 0, 0, 0, 0]], atol=1e-6)
+    # presence wrong on image 1; image 0 right: its class, and its box at IoU (0.3 x 0.4) / 0.16 = 0.75
+    outputs = np.array([[5, 0.45, 0.3, 0.4, 0.3, -2, 2], [3, 0, 0, 0, 0, 0, 0]], "float32")
+    metrics = task.split_metrics(targets, outputs)
+    assert metrics["localization_accuracy"] == 0.5 and metrics["presence_accuracy"] == 0.5
+    assert metrics["class_accuracy"] == 1.0 and metrics["mean_iou"] == pytest.approx(0.75)
+    loss = task.per_example_loss(tf.constant(targets), tf.constant(outputs))
+    np.testing.assert_allclose(loss, zoo.losses.LocalizationLoss().call(targets, outputs))
+    shapes = data.load("shapes", image_shape=(32, 32, 3), task=task)
+    counts = [int((label["classes"] >= 0).sum()) for _, label in shapes.cached["train"].as_numpy_iterator()]
+    assert set(counts) == {0, 1}  # background-only images too
+
+
+def test_landmarks_come_from_the_object_box_for_the_models_number_of_points():
+    model = zoo.build("landmarker", num_landmarks=5, input_shape=(32, 32, 3))
+    task = tasks.get_task("landmarks").for_model(model)
+    targets = task.targets(labels(ONE_EACH), 1).numpy()
+    np.testing.assert_allclose(targets[0], [1, 0.2, 0.1, 0.6, 0.1, 0.6, 0.5, 0.2, 0.5, 0.4, 0.3], atol=1e-6)
+    assert not targets[1].any()
+    outputs = targets.copy()
+    outputs[:, 0] = [4, -4]
+    outputs[0, 1:] += 0.03  # each point off by 0.03 * sqrt(2) = 0.042 < 0.05
+    metrics = task.split_metrics(targets, outputs)
+    assert metrics["landmark_accuracy"] == 1.0 and metrics["mean_point_error"] == pytest.approx(0.0424, abs=1e-4)
+    with pytest.raises(DataError, match=r"num_landmarks 1, 4, 5\); landmarker predicts 7 numbers"):
+        task.for_model(zoo.build("landmarker", num_landmarks=3, input_shape=(32, 32, 3)))

@@ -604,7 +604,7 @@ def segmentation_source(name, image_shape, data_dir, download):
     return splits, class_names
 
 
-def shape_scenes(n, size, seed, *, separate=False):
+def shape_scenes(n, size, seed, *, separate=False, shapes=(1, 3)):
     """Synthetic scenes of circles and squares of random colours on a noisy background,
     the same for the same arguments: (images float32 [n, H, W, 3] in [0, 1], masks
     int32 [n, H, W] of SHAPE_CLASSES indices, objects), where `objects[i]` lists
@@ -612,7 +612,8 @@ def shape_scenes(n, size, seed, *, separate=False):
     taken from the shape's own pixels in the mask (x_max, y_max one past the last
     pixel, as COCO's boxes; a shape later ones hide entirely is left out).
 
-    Each image holds 1 to 3 shapes, painted in order (later ones cover earlier
+    Each image holds `shapes` = (fewest, most) shapes, 1 to 3 by default
+    (localisation draws 0 or 1), painted in order (later ones cover earlier
     ones). `separate=True` (detection's data) places each shape where it does
     not overlap the earlier ones, skipping a shape for which 20 random places
     all overlap; the default draws the segmentation set as it always has.
@@ -626,7 +627,7 @@ def shape_scenes(n, size, seed, *, separate=False):
     for i in range(n):
         instances = np.zeros((height, width), "int32")  # 1 + the shape's index, 0: background
         kinds = []
-        for _ in range(rng.integers(1, 4)):
+        for _ in range(rng.integers(shapes[0], shapes[1] + 1)):
             kind = rng.integers(1, len(SHAPE_CLASSES))
             r = rng.uniform(0.1, 0.25) * min(height, width)
             for _attempt in range(20 if separate else 1):
@@ -663,10 +664,11 @@ def _shapes(n, size, seed):
 # Labels: {"boxes": [n, 4] float32 relative (x_min, y_min, x_max, y_max), "classes": [n]
 # int32}; the detection task pads them to MAX_BOXES rows.
 
-def detection_source(name, image_shape, data_dir, download):
-    """(splits of (image, boxes and classes), class names) of a detection dataset."""
+def detection_source(name, image_shape, data_dir, download, *, shapes=(1, 3)):
+    """(splits of (image, boxes and classes), class names) of a detection dataset;
+    `shapes`: how many shapes the shapes scenes hold, (fewest, most)."""
     if name == "shapes":
-        return {s: _shape_boxes(n, image_shape[:2], seed=i)
+        return {s: _shape_boxes(n, image_shape[:2], seed=i, shapes=shapes)
                 for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, SHAPE_CLASSES[1:]
     if name.startswith(COCO_PREFIX):
         return _coco_file(name[len(COCO_PREFIX):])
@@ -689,12 +691,12 @@ def detection_source(name, image_shape, data_dir, download):
             tuple(builder.info.features["objects"]["label"].names))
 
 
-def _shape_boxes(n, size, seed):
-    """`shape_scenes` with separate shapes, their boxes relative, padded to 3 rows."""
-    images, _, objects = shape_scenes(n, size, seed, separate=True)
+def _shape_boxes(n, size, seed, shapes):
+    """`shape_scenes` with separate shapes, their boxes relative, padded to the most."""
+    images, _, objects = shape_scenes(n, size, seed, separate=True, shapes=shapes)
     height, width = size
-    boxes = np.zeros((n, 3, 4), "float32")
-    classes = np.full((n, 3), -1, "int32")
+    boxes = np.zeros((n, max(shapes[1], 1), 4), "float32")
+    classes = np.full((n, max(shapes[1], 1)), -1, "int32")
     for i, scene in enumerate(objects):
         for j, (kind, box) in enumerate(scene):
             boxes[i, j] = np.divide(box, (width, height, width, height))

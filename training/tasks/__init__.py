@@ -6,7 +6,8 @@ targets, the loss, the metrics and the monitored value, what eval.json adds,
 and what export's metadata calls its output. The loop, checkpoints, outputs and
 export call these hooks and know no task names.
 
-Adding a task: subclass `Task` in a new module here and add it to `_MODULES`;
+Adding a task: subclass `Task` in a new module here (TASK = the instance, or TASKS
+= {name: instance} for several) and add it to `_MODULES`;
 a registry entry then names it with `task="<name>"`.
 """
 
@@ -17,7 +18,9 @@ import tensorflow as tf
 from training.errors import HarnessError
 
 # task name -> module under training/tasks/ defining TASK (imported on first use)
+# (a module defining several tasks holds them in TASKS, by name)
 _MODULES = {"classification": "classification", "detection": "detection",
+            "landmarks": "localization", "localization": "localization",
             "segmentation": "segmentation", "similarity": "similarity"}
 _EXTRA = {}  # tasks registered at run time (`register`), e.g. by tests
 
@@ -163,7 +166,8 @@ def get_task(name):
         return _EXTRA[name]
     if name not in _MODULES:
         raise UnknownTask(f"Unknown task {name!r}; the known tasks are {', '.join(names())}.")
-    return importlib.import_module(f"training.tasks.{_MODULES[name]}").TASK
+    module = importlib.import_module(f"training.tasks.{_MODULES[name]}")
+    return module.TASKS[name] if hasattr(module, "TASKS") else module.TASK
 
 
 def all_tasks():

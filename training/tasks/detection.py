@@ -43,7 +43,60 @@ EXPORT_THRESHOLDS = dict(score_threshold=0.25, iou_threshold=0.45, max_detection
 PICTURE_IMAGES = 8  # test images in detections.png
 
 
-class Detection(Task):
+class BoxLabels:
+    """The data hooks of tasks whose labels are boxes and classes (detection, and
+    localisation and landmarks, which read one object from them): the sources, the
+    labels padded to MAX_BOXES rows, augmentation that moves the boxes."""
+
+    shapes = (1, 3)  # how many shapes a shapes scene holds, (fewest, most)
+
+    # --- data -----------------------------------------------------------------------------
+
+    def load_source(self, name, *, image_shape, data_dir, classes, download):
+        from training import data
+
+        if classes:
+            raise DataError(f"--classes selects classification labels; {self.name} keeps "
+                            "every box class.")
+        return data.detection_source(name, image_shape, data_dir, download,
+                                     shapes=self.shapes)
+
+    def prepare_label(self, label, image_shape):
+        # Relative boxes need nothing when the image is resized; pad to a fixed count to batch.
+        from training.data import MAX_BOXES
+
+        boxes = tf.reshape(tf.cast(label["boxes"], tf.float32), [-1, 4])[:MAX_BOXES]
+        classes = tf.reshape(tf.cast(label["classes"], tf.int32), [-1])[:MAX_BOXES]
+        pad = MAX_BOXES - tf.shape(classes)[0]
+        return {"boxes": tf.ensure_shape(tf.pad(boxes, [[0, pad], [0, 0]]), [MAX_BOXES, 4]),
+                "classes": tf.ensure_shape(tf.pad(classes, [[0, pad]], constant_values=-1),
+                                           [MAX_BOXES])}
+
+    def check_dataset(self, name, *, model):
+        from training.data import COCO_PREFIX, TFDS_DETECTION
+
+        base = name.split("/")[0].split(":")[0]
+        if name == "shapes" or name.startswith(COCO_PREFIX) or base in TFDS_DETECTION:
+            return None
+        return (f"--model={model} finds objects: --dataset must have boxes (shapes, "
+                f"{COCO_PREFIX}/path/annotations.json, or the tfds sets "
+                f"{', '.join(TFDS_DETECTION)}, e.g. voc/2007); got {name!r}.")
+
+    def check_augment(self, names):
+        from training import augment
+
+        return augment.check_box_augment(names)
+
+    def build_augmenter(self, names, **kwargs):
+        from training import augment
+
+        return augment.build_box_augmenter(names, box_format="rel_xyxy", **kwargs)
+
+    def augment(self, augmenter, images, labels):
+        return augmenter(images, labels)
+
+
+class Detection(BoxLabels, Task):
     name = "detection"
     monitor = "val_AP50"
     output_kind = "yolo_grid"
@@ -125,27 +178,6 @@ class Detection(Task):
                       evaluation=dict(EVAL_THRESHOLDS))
         return report
 
-    # --- data -----------------------------------------------------------------------------
-
-    def load_source(self, name, *, image_shape, data_dir, classes, download):
-        from training import data
-
-        if classes:
-            raise DataError("--classes selects classification labels; detection keeps every "
-                            "box class.")
-        return data.detection_source(name, image_shape, data_dir, download)
-
-    def prepare_label(self, label, image_shape):
-        # Relative boxes need nothing when the image is resized; pad to a fixed count to batch.
-        from training.data import MAX_BOXES
-
-        boxes = tf.reshape(tf.cast(label["boxes"], tf.float32), [-1, 4])[:MAX_BOXES]
-        classes = tf.reshape(tf.cast(label["classes"], tf.int32), [-1])[:MAX_BOXES]
-        pad = MAX_BOXES - tf.shape(classes)[0]
-        return {"boxes": tf.ensure_shape(tf.pad(boxes, [[0, pad], [0, 0]]), [MAX_BOXES, 4]),
-                "classes": tf.ensure_shape(tf.pad(classes, [[0, pad]], constant_values=-1),
-                                           [MAX_BOXES])}
-
     def model_args(self, model_args, *, model, data, image_shape):
         entry = zoo.get_entry(model)
         if "anchors" in model_args or "anchors" not in entry.family_args():
@@ -165,29 +197,6 @@ class Detection(Task):
         anchors = zb.anchors_from_boxes(shapes, k)
         logging.info("Anchors (grid cells) from %d training boxes: %s", len(shapes), anchors.tolist())
         return {**model_args, "anchors": anchors.round(4).tolist()}
-
-    def check_dataset(self, name, *, model):
-        from training.data import COCO_PREFIX, TFDS_DETECTION
-
-        base = name.split("/")[0].split(":")[0]
-        if name == "shapes" or name.startswith(COCO_PREFIX) or base in TFDS_DETECTION:
-            return None
-        return (f"--model={model} detects objects: --dataset must have boxes (shapes, "
-                f"{COCO_PREFIX}/path/annotations.json, or the tfds sets "
-                f"{', '.join(TFDS_DETECTION)}, e.g. voc/2007); got {name!r}.")
-
-    def check_augment(self, names):
-        from training import augment
-
-        return augment.check_box_augment(names)
-
-    def build_augmenter(self, names, **kwargs):
-        from training import augment
-
-        return augment.build_box_augmenter(names, box_format="rel_xyxy", **kwargs)
-
-    def augment(self, augmenter, images, labels):
-        return augmenter(images, labels)
 
     def export_model(self, model):
         from export.source import DETECTION_KINDS
