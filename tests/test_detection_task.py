@@ -311,6 +311,36 @@ def test_tfds_detection_sets_give_xyxy_boxes(name):
         assert [len(label["classes"]) for _, label in got] == [3, 2, 3, 2]
 
 
+# --- zoo-predict draws a detector's boxes -------------------------------------------
+
+def test_predict_draws_the_boxes_a_yolo_model_detects(tmp_path):
+    from conftest import photos
+    from PIL import Image
+    from test_yolo import small_detector
+
+    from zoo.explain.predict import load_predictor, predict_files
+
+    model = small_detector()
+    model.save(tmp_path / "best.keras")
+    paths = []
+    for i, photo in enumerate(photos(96)[:2]):
+        paths.append(str(tmp_path / f"photo{i}.png"))
+        Image.fromarray(photo.astype("uint8")).save(paths[-1])
+    predictor = load_predictor(tmp_path / "best.keras", labels=["a", "b", "c"])
+    assert predictor.kind == "detections"
+    report = predict_files(predictor, paths, tmp_path / "out")
+    images = np.stack([np.asarray(Image.open(p), "float32") for p in paths])
+    boxes, scores, classes, count = (np.asarray(t) for t in zoo.detection_model(model)(images))
+    assert count.min() > 0
+    for i, result in enumerate(report["predictions"]):
+        found = result["detections"]
+        assert len(found) == count[i]
+        np.testing.assert_allclose([d["box"] for d in found], boxes[i, :count[i]], atol=0.01)
+        np.testing.assert_allclose([d["score"] for d in found], scores[i, :count[i]], rtol=1e-5)
+        assert [d["name"] for d in found] == ["abc"[c] for c in classes[i, :count[i]]]
+        assert Image.open(result["picture"]).size == (400, 400)
+
+
 # --- through the harness -----------------------------------------------------------
 
 @pytest.mark.slow  # about 90 s on two busy cores: traces a MobileNetV2 YOLO and converts it
@@ -333,6 +363,19 @@ def test_yolo_trains_on_shapes_and_exports_a_detector_with_nms_inside(tmp_path):
     assert exported["outputs"] == ["detection_boxes", "detection_scores", "detection_classes",
                                    "detection_count"]
     assert exported["metadata"]["labels"] == ["circle", "square"]
+    # zoo-predict reads the exported detector as a phone would, and finds what Keras finds
+    from zoo.explain.predict import load_predictor
+
+    images = np.asarray([x for x, _ in data.load("shapes", image_shape=(64, 64, 3), task="detection")
+                         .cached["test"].take(4).as_numpy_iterator()], "float32")
+    lite = load_predictor(tflite["path"])
+    assert lite.kind == "detections" and lite.labels == ("circle", "square")
+    from training.tasks.detection import EXPORT_THRESHOLDS
+
+    want = [np.asarray(o) for o in zoo.detection_model(best, **EXPORT_THRESHOLDS)(images * 255)]
+    got = lite.outputs(images * 255)
+    np.testing.assert_array_equal(got[3], want[3])
+    assert parity.compare_detections(want, got, "none")["passed"]
 
 
 # --- one object per image: localisation and landmarks -----------------------------
