@@ -39,7 +39,7 @@ flags.adopt_module_key_flags(harness_flags)  # --help lists them
 
 def default_model_dir(model, dataset):
     """runs/<model>-<dataset>-<UTC time>, made unique."""
-    for prefix in ("folder:", "npz:"):
+    for prefix in ("folder:", "npz:", "coco:"):
         if dataset.startswith(prefix):
             dataset = os.path.splitext(os.path.basename(dataset[len(prefix):].rstrip("/")))[0]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
