@@ -412,3 +412,16 @@ def test_landmarks_come_from_the_object_box_for_the_models_number_of_points():
     assert metrics["landmark_accuracy"] == 1.0 and metrics["mean_point_error"] == pytest.approx(0.0424, abs=1e-4)
     with pytest.raises(DataError, match=r"num_landmarks 1, 4, 5\); landmarker predicts 7 numbers"):
         task.for_model(zoo.build("landmarker", num_landmarks=3, input_shape=(32, 32, 3)))
+
+
+@pytest.mark.slow  # about 40 s each on two busy cores (a MobileNetV2 traced at 32 px)
+@pytest.mark.parametrize("model, monitor", [("localizer", "val_localization_accuracy"),
+                                            ("landmarker", "val_landmark_accuracy")])
+def test_one_object_models_train_on_shapes(tmp_path, model, monitor):
+    result = run(f"--model={model}", "--dataset=shapes", "--image_size=32", "--epochs=1",
+                 "--batch_size=32", "--augment=flip", "--seed=0", f"--model_dir={tmp_path}")
+    report = read_json(tmp_path / "eval.json")
+    assert report["monitor"] == monitor and 0 <= report[monitor[len("val_"):]] <= 1
+    assert 0 <= report["presence_accuracy"] <= 1 and np.isfinite(report["loss"])
+    width = 5 + 2 if model == "localizer" else 1 + 2 * 4  # circle, square; 4 corners
+    assert result["model"].output.shape[-1] == width
