@@ -1,6 +1,7 @@
 """Parity: the LiteRT interpreter's outputs against the Keras model's, on real
 held-out images. Float models must match within a tolerance on the logits;
-quantized ones must agree on the top-1 class, up to ties (`tie_tolerance`)."""
+quantized ones must agree on the top-1 class, up to ties (`tie_tolerance`).
+Detectors (NMS inside) must find the same detections (`compare_detections`)."""
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -8,6 +9,7 @@ from ai_edge_litert.interpreter import Interpreter
 from export.errors import ParityError
 from export.logs import stderr_silenced
 from export.saved_model import output_keys
+from export.source import DETECTION_KINDS
 
 # Tolerance on the raw outputs (logits) for the float conversions, relative to
 # their scale: max |TFLite - Keras| <= ATOL * max(1, max |Keras output|).
@@ -154,7 +156,74 @@ def compare(expected, got, quantize, threshold=DEFAULT_THRESHOLD, steps=None):
     return result
 
 
-def check(flatbuffer, images, expected, quantize, threshold=DEFAULT_THRESHOLD):
+# A Keras detection is found again by a TFLite detection of its class overlapping it
+# by at least this IoU (float conversions keep boxes to float rounding).
+DETECTION_IOU = {"none": 0.99, "float16": 0.95, "dynamic": 0.5, "int8": 0.5}
+
+
+def _match(want, got, min_iou):
+    """(matches, their IoUs, score errors): Keras detections (boxes, scores, classes), best
+    first, each matched to the free TFLite detection of its class it overlaps most."""
+    want_boxes, want_scores, want_classes = want
+    got_boxes, got_scores, got_classes = got
+    free = np.ones(len(got_classes), bool)
+    ious, errors = [], []
+    for box, score, cls in zip(want_boxes, want_scores, want_classes):
+        x1 = np.maximum(box[0], got_boxes[:, 0])
+        y1 = np.maximum(box[1], got_boxes[:, 1])
+        x2 = np.minimum(box[2], got_boxes[:, 2])
+        y2 = np.minimum(box[3], got_boxes[:, 3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        union = (np.prod(box[2:] - box[:2]) + np.prod(got_boxes[:, 2:] - got_boxes[:, :2], axis=1)
+                 - inter)
+        iou = np.where(free & (got_classes == cls) & (union > 0), inter / np.maximum(union, 1e-12), 0)
+        best = int(np.argmax(iou)) if len(iou) else -1
+        if best >= 0 and iou[best] >= min_iou:
+            free[best] = False
+            ious.append(float(iou[best]))
+            errors.append(abs(float(got_scores[best]) - float(score)))
+    return len(ious), ious, errors
+
+
+def compare_detections(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
+    """Parity of a detector's outputs (DETECTION_KINDS): per image, Keras's and
+    TFLite's detections matched one to one (same class, IoU >= DETECTION_IOU), and
+    the share of detections matched, matches over the larger of the two counts summed
+    over images, at least `threshold`; raises ParityError otherwise. Held-out images
+    on which neither finds anything agree trivially ("detections" says how many there
+    were to compare)."""
+    min_iou = DETECTION_IOU[quantize]
+    want_count, got_count = (np.asarray(c).astype(int) for c in (expected[3], got[3]))
+    matched, total, ious, errors, worst = 0, 0, [], [], []
+    for i, (n_want, n_got) in enumerate(zip(want_count, got_count)):
+        n, image_ious, image_errors = _match(
+            [np.asarray(o[i][:n_want], "float64") for o in expected[:3]],
+            [np.asarray(o[i][:n_got], "float64") for o in got[:3]], min_iou)
+        matched, total = matched + n, total + max(n_want, n_got)
+        ious += image_ious
+        errors += image_errors
+        if n < max(n_want, n_got):
+            worst.append(f"image {i} (Keras {n_want}, TFLite {n_got}, {n} matched)")
+    agreement = matched / total if total else 1.0
+    result = {"checked": True, "quantize": quantize, "samples": len(want_count),
+              "rule": {"min_iou": min_iou, "same_class": True, "detection_agreement": threshold},
+              "detections": int(want_count.sum()), "detection_agreement": agreement,
+              "min_matched_iou": min(ious) if ious else None,
+              "max_score_error": max(errors) if errors else None,
+              "passed": agreement >= threshold}
+    if not result["passed"]:
+        more = f" and {len(worst) - _SHOWN} more" if len(worst) > _SHOWN else ""
+        raise ParityError(f"TFLite ({quantize}) detections differ from Keras's on "
+                          f"{len(want_count)} held-out images: {matched} of {total} matched "
+                          f"(same class, IoU >= {min_iou}), agreement {agreement:.4f} < "
+                          f"{threshold}: {', '.join(worst[:_SHOWN])}{more}.")
+    return result
+
+
+def check(flatbuffer, images, expected, quantize, threshold=DEFAULT_THRESHOLD, kinds=None):
     _, outputs = io_details(flatbuffer)
+    got = run_tflite(flatbuffer, images)
+    if kinds is not None and tuple(kinds) == DETECTION_KINDS:
+        return compare_detections(expected, got, quantize, threshold)
     steps = [details["quantization"][0] for details in outputs]
-    return compare(expected, run_tflite(flatbuffer, images), quantize, threshold, steps)
+    return compare(expected, got, quantize, threshold, steps)

@@ -50,7 +50,8 @@ def _check_labels(model, kinds, labels):
         return
     for tensor, kind in zip(model.outputs, kinds):
         classes = tensor.shape[-1]
-        if kind != "features" and classes is not None and classes != len(labels):
+        if kind.endswith(("logits", "probabilities")) and classes is not None \
+                and classes != len(labels):
             raise ExportError(f"{len(labels)} labels were given but {model.name}'s output "
                               f"{tensor._keras_history.operation.name!r} has {classes} classes; "
                               f"pass {classes} labels, one per class.")
@@ -198,7 +199,8 @@ def _tflite(job, stage, sm_path, *, result, quantize, representative, representa
         check = {"checked": False, "passed": None,
                  "reason": "Flex ops need the Flex delegate, which the LiteRT interpreter here lacks"}
     else:
-        check = parity.check(flat, job.held_out, job.expected, quantize, parity_threshold)
+        check = parity.check(flat, job.held_out, job.expected, quantize, parity_threshold,
+                             kinds=job.kinds)
         io = parity.io_details(flat)
     file_name = f"{job.stem}.tflite"
     with open(stage.path(file_name), "wb") as f:

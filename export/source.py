@@ -10,6 +10,10 @@ import zoo
 from export.errors import ExportError
 from zoo import layers as zl
 
+# What a detection model's four outputs (zoo.detection_model) hold: boxes [N, 4] as
+# (x_min, y_min, x_max, y_max) pixels, scores [N], classes [N] (-1 past the count), count.
+DETECTION_KINDS = ("detection_boxes", "detection_scores", "detection_classes", "detection_count")
+
 
 def parse_shape(text):
     """'32,32,3' (or a sequence) -> (32, 32, 3); None stays None."""
@@ -136,9 +140,12 @@ def output_kinds(model):
     """What each output holds, for the metadata, told by its shape: one vector per
     image from a single-output model is logits (embeddings after an L2
     normalisation), a map at the input's height and width per-pixel logits
-    (probabilities after a softmax), anything else features. Callers that know
+    (probabilities after a softmax), a detector's four outputs DETECTION_KINDS,
+    anything else features. Callers that know
     better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
+    if [type(t._keras_history.operation) for t in model.outputs] == [zl.YoloDetections] * 4:
+        return list(DETECTION_KINDS)
     kinds = []
     for tensor in model.outputs:
         shape = tuple(tensor.shape)

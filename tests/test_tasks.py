@@ -16,9 +16,10 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 def test_get_task_refuses_an_unknown_name_and_lists_the_known_ones():
     with pytest.raises(tasks.UnknownTask,
-                       match=r"^Unknown task 'detection'; the known tasks are "
-                             r"classification, pair_similarity, segmentation, similarity\.$"):
-        tasks.get_task("detection")
+                       match=r"^Unknown task 'captioning'; the known tasks are "
+                             r"classification, detection, landmarks, localization, "
+                             r"pair_similarity, segmentation, similarity\.$"):
+        tasks.get_task("captioning")
     task = tasks.get_task("segmentation")
     assert tasks.get_task(task) is task and task.name == "segmentation"
 

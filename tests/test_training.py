@@ -69,7 +69,8 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     (["--batch_size=0"], "--batch_size"),
     (["--label_smoothing=2"], "--label_smoothing"),
     (["--model=resnet05"], "Did you mean resnet50"),
-    (["--dataset=no_such_dataset"], "not digits, shapes, trace, moving_digits, folder:/path, npz:/path or a tfds"),
+    (["--dataset=no_such_dataset"], "not digits, shapes, trace, moving_digits, folder:/path, npz:/path, "
+                                        "coco:/path/annotations.json or a tfds"),
     (["--dataset=folder:/no/such/dir"], "is not a directory"),
     (["--pretrained=/no/such.keras"], "neither 'imagenet' nor an existing"),
     (["--freeze_backbone"], "--freeze_backbone needs --pretrained"),
@@ -78,7 +79,7 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     (["--export=tflite:int4"], "'tflite:int4' is not saved_model, tflite or tflite:<none|float16"),
     (["--model=resnet18", "--model_args=widht=2"], "resnet18 has no argument"),
     (["--model=resnet18", "--image_size=16"], "too small for resnet18: it needs at least 32"),
-    (["--model=resnet18", "--dataset=shapes"], "shapes is for segmentation models"),
+    (["--model=resnet18", "--dataset=shapes"], "shapes is for segmentation and detection models"),
     (["--model=unet"], "unet segments images: --dataset must have masks"),
     (["--strategy=multi_worker"], "multi_worker needs the TF_CONFIG"),
 ])

@@ -481,6 +481,76 @@ class BatchAugmenter:
         return tuple(tf.where(first, mixed[0][key], mixed[1][key]) for key in ("images", "labels"))
 
 
+# --- augmentations that keep boxes (detection) -----------------------------------
+# Keras core's geometric layers move boxes given as {"boxes", "labels"} with a
+# `bounding_box_format` (checked here: flip, translation, zoom and crop do, per image,
+# clipping boxes to the image). "crop" is the harness's pad-and-crop: a translation by up
+# to 1/8 of the side with a constant border (keras' default border, reflect, would
+# mirror objects without boxes). Colour changes move nothing, so any colour layer serves.
+
+def _box_flip(box_format, **common):
+    return keras.layers.RandomFlip("horizontal", bounding_box_format=box_format, **common)
+
+
+def _box_crop(box_format, **common):
+    return keras.layers.RandomTranslation(1 / 8, 1 / 8, fill_mode="constant",
+                                          bounding_box_format=box_format, **common)
+
+
+BOX_AUGMENTATIONS = {"flip": _box_flip, "crop": _box_crop}
+PIXEL_AUGMENTATIONS = ("color", "pca")  # change values only: boxes stay where they are
+
+
+def check_box_augment(names):
+    """An error sentence naming the augmentations among `names` that cannot keep
+    boxes (rotations and shears would grow them, warps bend them, mixing blends
+    two images' boxes), or None."""
+    refused = [n for n in _parse(names) if n not in BOX_AUGMENTATIONS and n not in PIXEL_AUGMENTATIONS]
+    if refused:
+        return (f"--augment={','.join(refused)} would move the pixels but not the boxes; "
+                f"detection accepts {', '.join((*BOX_AUGMENTATIONS, *PIXEL_AUGMENTATIONS))}.")
+    return None
+
+
+class BoxAugmenter:
+    """Per-image augmentation of a batch of images and their boxes: the geometric
+    layers move both, then the colour layers change the pixels.
+
+    Called with images (B, H, W, C) and {"boxes": (B, N, 4), "classes": (B, N)}
+    (boxes in `box_format`; padding rows of class -1 and zero size stay of zero size);
+    returns both, boxes clipped to the image."""
+
+    def __init__(self, moving, pixels, box_format):
+        self.moving, self.pixels, self.box_format = moving, pixels, box_format
+
+    def __call__(self, images, labels):
+        data = {"images": images, "bounding_boxes": {"boxes": labels["boxes"],
+                                                     "labels": tf.cast(labels["classes"], "float32")}}
+        for layer in self.moving:
+            data = layer(data, training=True)
+        images = self.pixels(data["images"], training=True)
+        boxes = tf.cast(data["bounding_boxes"]["boxes"], labels["boxes"].dtype)
+        return images, {**labels, "boxes": boxes}
+
+
+def build_box_augmenter(names, *, image_shape, seed=None, pca_eigen=None, value_range=(0, 255),
+                        box_format="rel_xyxy"):
+    """A `BoxAugmenter` for `names`, or ValueError for those that cannot keep boxes.
+    Arguments as `build_augmenter`; `box_format` is a keras one ("rel_xyxy", "xyxy", ...)."""
+    refused = check_box_augment(names)
+    if refused:
+        raise ValueError(refused)
+    names = _parse(names)
+    moving = []
+    for name in (n for n in names if n in BOX_AUGMENTATIONS):
+        layer_seed = None if seed is None else (int(seed) * 1_000_003 + zlib.crc32(name.encode())) % 2**31
+        moving.append(BOX_AUGMENTATIONS[name](box_format, seed=layer_seed, name=f"augment_{name}",
+                                              dtype="float32"))
+    pixels = build_augmenter([n for n in names if n in PIXEL_AUGMENTATIONS], image_shape=image_shape,
+                             seed=seed, pca_eigen=pca_eigen, value_range=value_range)
+    return BoxAugmenter(moving, pixels, box_format)
+
+
 def build_batch_augmenter(names, *, num_classes, seed=None):
     """A callable (images, labels) -> (images, mixed one-hot labels) for the
     mixup/cutmix among `names`, or None if neither is asked. Labels may be

@@ -99,13 +99,14 @@ class RunConfig:
             return cls.from_flag_lines(line for line in f if line.strip())
 
     def with_absolute_paths(self):
-        """model_dir, data_dir, pretrained and folder: datasets as absolute paths."""
+        """model_dir, data_dir, pretrained and folder: / coco: datasets as absolute paths."""
         def absolute(path):
             return None if path is None else os.path.abspath(os.path.expanduser(path))
 
         dataset = self.dataset
-        if dataset.startswith("folder:"):
-            dataset = "folder:" + absolute(dataset[len("folder:"):])
+        for prefix in ("folder:", "coco:"):
+            if dataset.startswith(prefix):
+                dataset = prefix + absolute(dataset[len(prefix):])
         pretrained = self.pretrained
         if pretrained not in (None, "imagenet"):
             pretrained = absolute(pretrained)

@@ -44,6 +44,14 @@ TFDS_SEGMENTATION = {"oxford_iiit_pet": ("segmentation_mask", ("pet", "backgroun
 
 # shapes: background + one class per shape kind
 SHAPE_CLASSES = ("background", "circle", "square")
+# Detection: boxes per image kept (padding rows: class -1, box zeros), as COCO's
+# evaluation keeps 100 detections per image.
+MAX_BOXES = 100
+# tfds detection sets (tfds's BBoxFeature: relative (y_min, x_min, y_max, x_max)):
+# name -> the objects' feature that marks boxes to leave out (COCO's crowd regions), or None.
+TFDS_DETECTION = {"voc": None, "coco": "is_crowd"}
+# A user's own COCO-format annotations: --dataset=coco:/path/annotations.json, images beside it.
+COCO_PREFIX = "coco:"
 SHAPES_SPLIT_SIZES = {"train": 256, "validation": 64, "test": 64}
 
 # moving_digits: clips of (frames, size, size, 1); each axis at least the 3D
@@ -115,6 +123,11 @@ def check_name(name):
             raise DataError(f"{name!r}: {name[len('folder:'):]!r} is not a directory "
                              "(expected one sub-folder per class).")
         return
+    if name.startswith(COCO_PREFIX):
+        if not os.path.isfile(name[len(COCO_PREFIX):]):
+            raise DataError(f"{name!r}: {name[len(COCO_PREFIX):]!r} is not a file (expected a COCO "
+                            "annotations .json with the images it names beside it).")
+        return
     if name.startswith("npz:"):
         if not os.path.isfile(name[len("npz:"):]):
             raise DataError(f"{name!r}: {name[len('npz:'):]!r} is not a file (expected an .npz "
@@ -126,7 +139,7 @@ def check_name(name):
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except Exception:  # tfds raises its own DatasetNotFoundError
         raise DataError(f"{name!r} is not digits, shapes, trace, moving_digits, folder:/path, "
-                        "npz:/path or a tfds dataset name (mnist, cifar10, tf_flowers, "
+                        "npz:/path, coco:/path/annotations.json or a tfds dataset name (mnist, cifar10, tf_flowers, "
                         "imagenette, oxford_iiit_pet, ...).") from None
 
 
@@ -186,13 +199,13 @@ def finish_batches(ds, *, num_classes, training=False, augmenter=None, batch_aug
     model, once per batch: pixels to [0, 1], augmentation (training), the task's
     targets, pixels to the model's `input_range`; prefetched."""
     low, high = input_range
-    make_targets = tasks.get_task(task).targets
+    task = tasks.get_task(task)
 
-    def finish(images, targets):
+    def finish(images, labels):
         images = to_unit(images)
-        targets = make_targets(targets, num_classes)
-        if training and augmenter is not None:
-            images = augmenter(images, training=True)  # vectorised, one transform per image
+        if training and augmenter is not None:  # vectorised, one transform per image
+            images, labels = task.augment(augmenter, images, labels)  # boxes move with pixels
+        targets = task.targets(labels, num_classes)
         if training and batch_augmenter is not None:
             images, targets = batch_augmenter(images, targets)
         if (low, high) != (0.0, 1.0):
@@ -244,8 +257,7 @@ def _preparer(image_shape, task):
     """Resizes and adapts each image; the task fits its label (a mask follows the image).
     Signals and volumes pass as they are (the model was built for their shape)."""
     if len(image_shape) != 3:
-        return lambda x, y: (tf.ensure_shape(x, image_shape),
-                             tf.cast(task.prepare_label(y, image_shape), tf.int32))
+        return lambda x, y: (tf.ensure_shape(x, image_shape), task.prepare_label(y, image_shape))
     height, width, channels = image_shape
 
     def prepare(image, target):
@@ -256,7 +268,7 @@ def _preparer(image_shape, task):
         image = tf.clip_by_value(image, 0.0, 1.0)
         if dtype == tf.uint8:  # cached as such
             image = tf.cast(tf.round(image * 255.0), tf.uint8)
-        return image, tf.cast(task.prepare_label(target, image_shape), tf.int32)
+        return image, task.prepare_label(target, image_shape)
 
     return prepare
 
@@ -303,8 +315,8 @@ def classification_source(name, data_dir, download):
     if name == "moving_digits":
         return _moving_digits()
     if name == "shapes":
-        raise DataError("--dataset=shapes is a segmentation dataset; use a segmentation model "
-                         "(e.g. --model=unet).")
+        raise DataError("--dataset=shapes has masks and boxes, no image labels; use a "
+                        "segmentation or detection model (e.g. --model=unet, --model=yolo).")
     splits, builder = _tfds(name, data_dir, target="label", download=download)
     if not hasattr(builder.info.features["label"], "names"):  # a Text label: lfw's people
         return _named_identities(name, builder)
@@ -638,22 +650,161 @@ def segmentation_source(name, image_shape, data_dir, download):
     return splits, class_names
 
 
-def _shapes(n, size, seed):
-    """Synthetic segmentation: circles and squares of random colours on a noisy background."""
+def shape_scenes(n, size, seed, *, separate=False, shapes=(1, 3)):
+    """Synthetic scenes of circles and squares of random colours on a noisy background,
+    the same for the same arguments: (images float32 [n, H, W, 3] in [0, 1], masks
+    int32 [n, H, W] of SHAPE_CLASSES indices, objects), where `objects[i]` lists
+    image i's visible shapes as (class, (x_min, y_min, x_max, y_max)) with the box
+    taken from the shape's own pixels in the mask (x_max, y_max one past the last
+    pixel, as COCO's boxes; a shape later ones hide entirely is left out).
+
+    Each image holds `shapes` = (fewest, most) shapes, 1 to 3 by default
+    (localisation draws 0 or 1), painted in order (later ones cover earlier
+    ones). `separate=True` (detection's data) places each shape where it does
+    not overlap the earlier ones, skipping a shape for which 20 random places
+    all overlap; the default draws the segmentation set as it always has.
+    """
     rng = np.random.default_rng(seed)
     height, width = size
     yy, xx = np.mgrid[:height, :width]
     images = rng.uniform(0.0, 0.3, (n, height, width, 3)).astype("float32")
     masks = np.zeros((n, height, width), "int32")
+    objects = []
     for i in range(n):
-        for _ in range(rng.integers(1, 4)):
+        instances = np.zeros((height, width), "int32")  # 1 + the shape's index, 0: background
+        kinds = []
+        for _ in range(rng.integers(shapes[0], shapes[1] + 1)):
             kind = rng.integers(1, len(SHAPE_CLASSES))
             r = rng.uniform(0.1, 0.25) * min(height, width)
-            cy, cx = rng.uniform(r, height - r), rng.uniform(r, width - r)
-            if kind == 1:
-                inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            for _attempt in range(20 if separate else 1):
+                cy, cx = rng.uniform(r, height - r), rng.uniform(r, width - r)
+                if kind == 1:
+                    inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+                else:
+                    inside = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+                if not (separate and instances[inside].any()):
+                    break
             else:
-                inside = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+                continue  # no free place for it
             images[i][inside] = rng.uniform(0.4, 1.0, 3)
             masks[i][inside] = kind
+            kinds.append(int(kind))
+            instances[inside] = len(kinds)
+        scene = []
+        for index, kind in enumerate(kinds, start=1):
+            rows, cols = np.nonzero(instances == index)
+            if len(rows):
+                scene.append((kind, (int(cols.min()), int(rows.min()), int(cols.max()) + 1,
+                                     int(rows.max()) + 1)))
+        objects.append(scene)
+    return images, masks, objects
+
+
+def _shapes(n, size, seed):
+    """Synthetic segmentation: `shape_scenes`'s images and masks."""
+    images, masks, _ = shape_scenes(n, size, seed)
     return tf.data.Dataset.from_tensor_slices((images, masks))
+
+
+# --- detection sources ------------------------------------------------------------
+# Labels: {"boxes": [n, 4] float32 relative (x_min, y_min, x_max, y_max), "classes": [n]
+# int32}; the detection task pads them to MAX_BOXES rows.
+
+def detection_source(name, image_shape, data_dir, download, *, shapes=(1, 3)):
+    """(splits of (image, boxes and classes), class names) of a detection dataset;
+    `shapes`: how many shapes the shapes scenes hold, (fewest, most)."""
+    if name == "shapes":
+        return {s: _shape_boxes(n, image_shape[:2], seed=i, shapes=shapes)
+                for i, (s, n) in enumerate(SHAPES_SPLIT_SIZES.items())}, SHAPE_CLASSES[1:]
+    if name.startswith(COCO_PREFIX):
+        return _coco_file(name[len(COCO_PREFIX):])
+    base = name.split("/")[0].split(":")[0]
+    if base not in TFDS_DETECTION:
+        raise DataError(f"--dataset={name!r} has no boxes; detection trains on shapes, "
+                        f"{COCO_PREFIX}/path/annotations.json or the tfds sets "
+                        f"{', '.join(TFDS_DETECTION)} (e.g. voc/2007, coco/2017).")
+    splits, builder = _tfds(name, data_dir, target="objects", download=download)
+    crowd = TFDS_DETECTION[base]
+
+    def boxes(image, objects):
+        keep = tf.ones_like(objects["label"], tf.bool) if crowd is None else \
+            tf.logical_not(tf.cast(objects[crowd], tf.bool))
+        yxyx = tf.boolean_mask(tf.cast(objects["bbox"], tf.float32), keep)
+        return image, {"boxes": tf.gather(yxyx, [1, 0, 3, 2], axis=1),
+                       "classes": tf.cast(tf.boolean_mask(objects["label"], keep), tf.int32)}
+
+    return ({s: d.map(boxes, num_parallel_calls=AUTOTUNE) for s, d in splits.items()},
+            tuple(builder.info.features["objects"]["label"].names))
+
+
+def _shape_boxes(n, size, seed, shapes):
+    """`shape_scenes` with separate shapes, their boxes relative, padded to the most."""
+    images, _, objects = shape_scenes(n, size, seed, separate=True, shapes=shapes)
+    height, width = size
+    boxes = np.zeros((n, max(shapes[1], 1), 4), "float32")
+    classes = np.full((n, max(shapes[1], 1)), -1, "int32")
+    for i, scene in enumerate(objects):
+        for j, (kind, box) in enumerate(scene):
+            boxes[i, j] = np.divide(box, (width, height, width, height))
+            classes[i, j] = kind - 1  # SHAPE_CLASSES without the background
+    return tf.data.Dataset.from_tensor_slices((images, {"boxes": boxes, "classes": classes}))
+
+
+def _coco_file(path):
+    """A COCO-format annotations file (its "images", "annotations" and "categories"),
+    the images at their file_name beside it; split 80/10/10 by image with a fixed seed.
+    Classes are the categories in id order; crowd regions are left out."""
+    import json
+
+    where = f"--dataset={COCO_PREFIX}{path}"
+    try:
+        with open(path) as f:
+            coco = json.load(f)
+        images = {int(im["id"]): im for im in coco["images"]}
+        categories = sorted(coco["categories"], key=lambda c: c["id"])
+        annotations = coco.get("annotations", [])
+        index = {int(c["id"]): k for k, c in enumerate(categories)}
+        names = tuple(str(c["name"]) for c in categories)
+        objects = {i: ([], []) for i in images}
+        for a in annotations:
+            if a.get("iscrowd", 0):
+                continue
+            image = images[int(a["image_id"])]
+            x, y, w, h = (float(v) for v in a["bbox"])
+            size = (float(image["width"]), float(image["height"])) * 2
+            objects[int(a["image_id"])][0].append(np.divide((x, y, x + w, y + h), size))
+            objects[int(a["image_id"])][1].append(index[int(a["category_id"])])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{where}: not a readable COCO annotations file ({type(error).__name__}: "
+                        f"{error}); expected JSON with images (id, file_name, width, height), "
+                        "annotations (image_id, category_id, bbox [x, y, width, height] pixels) "
+                        "and categories (id, name).") from None
+    root = os.path.dirname(os.path.abspath(path))
+    ids = sorted(images)
+    missing = [images[i]["file_name"] for i in ids
+               if not os.path.isfile(os.path.join(root, images[i]["file_name"]))]
+    if missing:
+        raise DataError(f"{where}: {len(missing)} image file(s) named in it are not beside it in "
+                        f"{root}, e.g. {missing[:3]}.")
+    if len(ids) < len(SPLITS):
+        raise DataError(f"{where}: {len(ids)} image(s); training needs at least one each for "
+                        "training, validation and test.")
+    order = np.random.default_rng(0).permutation(len(ids))
+    n_val = n_test = max(1, int(round(0.1 * len(ids))))
+    parts = {"train": order[n_val + n_test:], "validation": order[:n_val],
+             "test": order[n_val:n_val + n_test]}
+
+    def read(file_name, boxes, classes):
+        image = tf.io.decode_image(tf.io.read_file(file_name), channels=3, expand_animations=False)
+        return tf.ensure_shape(image, (None, None, 3)), {"boxes": boxes, "classes": classes}
+
+    def split(chosen):
+        chosen = [ids[k] for k in sorted(chosen)]
+        files = [os.path.join(root, images[i]["file_name"]) for i in chosen]
+        boxes = tf.ragged.constant([np.reshape(objects[i][0], (-1, 4)).tolist() for i in chosen],
+                                   dtype=tf.float32, ragged_rank=1, inner_shape=(4,))
+        classes = tf.ragged.constant([objects[i][1] for i in chosen], dtype=tf.int32)
+        return tf.data.Dataset.from_tensor_slices((files, boxes, classes)).map(
+            read, num_parallel_calls=AUTOTUNE)
+
+    return {s: split(chosen) for s, chosen in parts.items()}, names

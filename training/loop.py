@@ -90,7 +90,7 @@ class Trainer:
         def replica_step(images, targets):
             main = tf.nest.flatten(model(images, training=False))[0]
             self._update_metrics(targets, main, self._per_example_loss(targets, main))
-            return (targets, tf.cast(main, tf.float32)) if keep else None
+            return self.task.kept(targets, tf.cast(main, tf.float32)) if keep else None
 
         @tf.function(reduce_retracing=True)
         def eval_step(images, targets):
@@ -115,7 +115,8 @@ class Trainer:
 
     def predict(self, dataset, prefix=""):
         """(evaluate's results, targets, main outputs): the targets and float32 main
-        outputs of every example of `dataset` as numpy arrays when the task keeps them
+        outputs of every example of `dataset` as numpy arrays (as the task's `kept` reduces
+        them) when the task keeps them
         (`whole_split_metrics`), else None and None."""
         if self._eval_step is None:
             self._eval_step = self._make_eval_step()
@@ -125,8 +126,10 @@ class Trainer:
         results = self.results(prefix)
         if not self.task.whole_split_metrics:
             return results, None, None
-        targets, outputs = (np.concatenate([keras.ops.convert_to_numpy(batch[i]) for batch in kept])
-                            for i in (0, 1))
+        # Each of the two may be a structure of tensors (detection keeps several).
+        targets, outputs = (tf.nest.map_structure(
+            lambda *parts: np.concatenate([keras.ops.convert_to_numpy(p) for p in parts]),
+            *[batch[i] for batch in kept]) for i in (0, 1))
         results.update({prefix + name: float(value)
                         for name, value in self.task.split_metrics(targets, outputs).items()})
         return results, targets, outputs

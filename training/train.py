@@ -41,7 +41,7 @@ flags.adopt_module_key_flags(harness_flags)  # --help lists them
 
 def default_model_dir(model, dataset):
     """runs/<model>-<dataset>-<UTC time>, made unique."""
-    for prefix in ("folder:", "npz:"):
+    for prefix in ("folder:", "npz:", "coco:"):
         if dataset.startswith(prefix):
             dataset = os.path.splitext(os.path.basename(dataset[len(prefix):].rstrip("/")))[0]
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -159,13 +159,14 @@ def _augmenters(names, task, image_shape, num_classes, seed, train_split):
         return None, None
     from training import augment
 
-    refused = tasks.get_task(task).check_augment(names)
+    task = tasks.get_task(task)
+    refused = task.check_augment(names)
     if refused:
         raise HarnessError(refused)
     eigen = augment.pca_eigen(data_lib.sample_images(train_split)) if "pca" in names else None
     # The pipeline augments pixels in [0, 1]; batches() maps them to the model's range after.
-    return (augment.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
-                                    value_range=(0, 1)),
+    return (task.build_augmenter(names, image_shape=image_shape, seed=seed, pca_eigen=eigen,
+                                 value_range=(0, 1)),
             augment.build_batch_augmenter(names, num_classes=num_classes, seed=seed))
 
 
@@ -234,6 +235,8 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     data = data_lib.load(config.dataset, image_shape=image_shape, task=task,
                          data_dir=config.data_dir, classes=config.classes,
                          download=config.download)
+    model_args = task.model_args(model_args, model=config.model, data=data,
+                                 image_shape=image_shape)
     if len(image_shape) == 4 and harness_flags.parse_export(config.export)[1] and chief:
         _check_tflite_export(config, image_shape, data.num_classes, model_args, entry.input_range)
     donor = None
@@ -276,6 +279,8 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
                             inputs=task.model_inputs)
         if strategy.num_replicas_in_sync > 1:
             distribute.synchronize_batch_norm(model)
+    # Targets that depend on the built model (a detector's grid and anchors).
+    task = task.for_model(model, class_names=data.class_names)
     head = transfer.head_layers(model, config.model)
     pretrained = None
     if donor is not None:
@@ -341,15 +346,17 @@ def _export(config, run_dir, data, entry, task):
             jobs[0][0].insert(0, "saved_model")
         else:
             jobs = [(["saved_model"], "none")]
+    # The task's inference form of best.keras (a detector: NMS inside the graph).
+    model, kinds = task.export_model(export.load_model(os.path.join(run_dir, "best.keras")))
     reports = []
     for job_formats, quantize in jobs:
-        report = export.export_model(os.path.join(run_dir, "best.keras"),
+        report = export.export_model(model,
                                      os.path.join(run_dir, "export"), formats=job_formats,
                                      quantize=quantize, representative_data=images["train"],
                                      held_out=images["test"],
                                      labels=data.class_names if task.class_outputs else None,
                                      value_range=entry.input_range, name=config.model,
-                                     output_kinds=[task.output_kind])
+                                     output_kinds=kinds)
         logging.info("Exported %s", ", ".join(a["path"] for a in report["artifacts"]))
         reports.append(report)
     return reports

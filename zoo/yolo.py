@@ -114,7 +114,9 @@ register_model("yolo", _build_yolo, paper=PAPER, input_shape=(416, 416, 3), num_
                task="detection")
 
 
-def _grid_layer(model):
+def grid_layer(model):
+    """The `zoo.layers.YoloGrid` layer whose output is `model`'s one output (its anchors and
+    stride), or a ValueError for a model that is not a YOLO grid detector."""
     if not isinstance(model, keras.Model):
         raise ValueError(f"detection_model takes a keras.Model; got {type(model).__name__}.")
     output = model.outputs[0]
@@ -141,7 +143,7 @@ def detection_model(model, score_threshold=0.25, iou_threshold=0.45, max_detecti
     threshold, as in tf.image); for COCO-style evaluation use a low score
     threshold, e.g. 0.001.
     """
-    grid = _grid_layer(model)
+    grid = grid_layer(model)
     detections = YoloDetections(grid.anchors, grid.stride, score_threshold=score_threshold,
                                 iou_threshold=iou_threshold, max_detections=max_detections,
                                 name="detections")(model.outputs[0])

@@ -6,17 +6,23 @@ targets, the loss, the metrics and the monitored value, what eval.json adds,
 and what export's metadata calls its output. The loop, checkpoints, outputs and
 export call these hooks and know no task names.
 
-Adding a task: subclass `Task` in a new module here and add it to `_MODULES`;
+Adding a task: subclass `Task` in a new module here (TASK = the instance, or TASKS
+= {name: instance} for several) and add it to `_MODULES`;
 a registry entry then names it with `task="<name>"`.
 """
 
 import importlib
 
+import tensorflow as tf
+
 from training.errors import HarnessError
 
 # task name -> module under training/tasks/ defining TASK (imported on first use)
-_MODULES = {"classification": "classification", "segmentation": "segmentation",
-            "similarity": "similarity", "pair_similarity": "pair_similarity"}
+# (a module defining several tasks holds them in TASKS, by name)
+_MODULES = {"classification": "classification", "detection": "detection",
+            "landmarks": "localization", "localization": "localization",
+            "pair_similarity": "pair_similarity", "segmentation": "segmentation",
+            "similarity": "similarity"}
 _EXTRA = {}  # tasks registered at run time (`register`), e.g. by tests
 
 
@@ -64,8 +70,25 @@ class Task:
 
     def split_metrics(self, targets, outputs):
         """{name: float} over a whole split, from the numpy targets and main outputs of all
-        its examples (called only when `whole_split_metrics`)."""
+        its examples, as `kept` reduced them (called only when `whole_split_metrics`)."""
         return {}
+
+    def kept(self, targets, outputs):
+        """What evaluation keeps of a batch's targets and float32 main outputs for
+        `split_metrics` (inside the compiled step): by default all of both; a task with
+        large outputs keeps less (detection: the detections, not the raw grid)."""
+        return targets, outputs
+
+    def for_model(self, model, *, class_names=()):
+        """This task as it trains `model` on classes `class_names`: a task whose targets
+        depend on the built model (detection: its grid and anchors) returns a copy bound
+        to it."""
+        return self
+
+    def model_args(self, model_args, *, model, data, image_shape):
+        """The --model_args to build `model` with for `data` (a data.Data): the user's
+        `model_args`, plus any the task derives from the data (detection: anchors)."""
+        return model_args
 
     def report(self, results):
         """eval.json's task part from the test split's metrics (the loop's results dict)."""
@@ -101,8 +124,9 @@ class Task:
         return data.batches(examples, batch_size=batch_size, task=self, **finish)
 
     def prepare_label(self, label, image_shape):
-        """One example's label fitted to the model's input (after the image is resized)."""
-        return label
+        """One example's label fitted to the model's input (after the image is resized),
+        as the cache keeps it: class indices as int32."""
+        return tf.cast(label, tf.int32)
 
     def check_dataset(self, name, *, model):
         """An error sentence if dataset `name` cannot train `model` at this task (a flag
@@ -112,6 +136,25 @@ class Task:
     def check_augment(self, names):
         """An error sentence if the --augment `names` do not fit this task, else None."""
         return None
+
+    def build_augmenter(self, names, **kwargs):
+        """The per-image augmenter of --augment `names` (training/augment.py's
+        `build_augmenter` arguments); `augment` applies it."""
+        from training import augment
+
+        return augment.build_augmenter(names, **kwargs)
+
+    def augment(self, augmenter, images, labels):
+        """(images, labels) of a training batch after `augmenter` (pixels in [0, 1],
+        before `targets`): by default the labels do not move."""
+        return augmenter(images, training=True), labels
+
+    # --- export -------------------------------------------------------------------
+
+    def export_model(self, model):
+        """(the model export converts, what its metadata calls each output) from the
+        run's best inference model: by default the model itself and `output_kind`."""
+        return model, [self.output_kind]
 
 
 def names():
@@ -136,7 +179,8 @@ def get_task(name):
         return _EXTRA[name]
     if name not in _MODULES:
         raise UnknownTask(f"Unknown task {name!r}; the known tasks are {', '.join(names())}.")
-    return importlib.import_module(f"training.tasks.{_MODULES[name]}").TASK
+    module = importlib.import_module(f"training.tasks.{_MODULES[name]}")
+    return module.TASKS[name] if hasattr(module, "TASKS") else module.TASK
 
 
 def all_tasks():

@@ -47,7 +47,7 @@ class Classification(Task):
         from training.data import SEGMENTATION_ONLY
 
         if name in SEGMENTATION_ONLY:
-            return (f"--dataset={name} is for segmentation models (e.g. unet); --model={model} "
+            return (f"--dataset={name} is for segmentation and detection models (e.g. unet, yolo); --model={model} "
                     "is a classifier.")
         return None
 

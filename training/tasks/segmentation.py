@@ -39,7 +39,8 @@ class Segmentation(Task):
 
     def prepare_label(self, label, image_shape):
         # The mask follows the image to the model's size; nearest keeps class values.
-        return tf.image.resize(label[..., None], image_shape[:2], method="nearest")[..., 0]
+        mask = tf.image.resize(label[..., None], image_shape[:2], method="nearest")[..., 0]
+        return tf.cast(mask, tf.int32)
 
     def check_dataset(self, name, *, model):
         from training.data import SEGMENTATION_ONLY, TFDS_SEGMENTATION

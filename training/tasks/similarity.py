@@ -125,7 +125,7 @@ class Similarity(Task):
         from training.data import SEGMENTATION_ONLY
 
         if name in SEGMENTATION_ONLY:
-            return (f"--dataset={name} is for segmentation models (e.g. unet); --model={model} "
+            return (f"--dataset={name} is for segmentation and detection models (e.g. unet, yolo); --model={model} "
                     "learns identities from class labels.")
         return None
 

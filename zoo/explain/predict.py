@@ -21,9 +21,11 @@ import numpy as np
 from zoo.explain import pictures
 from zoo.utils import write_json
 
-KINDS = ("logits", "probabilities", "per_pixel_logits", "per_pixel_probabilities")
+KINDS = ("logits", "probabilities", "per_pixel_logits", "per_pixel_probabilities", "detections")
 # An L2-normalised vector per image (zoo's `embedding`): zoo-verify reads these, zoo-predict does not.
 EMBEDDINGS = "embeddings"
+# A detector's four outputs in the export's metadata (export.source.DETECTION_KINDS).
+DETECTION_KINDS = ("detection_boxes", "detection_scores", "detection_classes", "detection_count")
 
 
 class PredictError(ValueError):
@@ -33,7 +35,8 @@ class PredictError(ValueError):
 @dataclasses.dataclass
 class Predictor:
     """A loaded model: `outputs(images)` gives float outputs for a float batch
-    in `value_range` at `input_shape` (height, width, channels)."""
+    in `value_range` at `input_shape` (height, width, channels); a detector's are
+    a list, [boxes, scores, classes, count]."""
 
     path: str
     format: str  # "keras" or "tflite"
@@ -84,10 +87,15 @@ def _kind(shape, softmax, normalised=False):
 def _keras_predictor(path, meta):
     import keras
 
-    from zoo import layers as zl
     from zoo.inference import inference_model
 
     model = inference_model(keras.saving.load_model(path, compile=False, safe_mode=True))
+    detector = _detector(model)
+    if detector is not None:
+        def detections(images):
+            return [np.asarray(o) for o in detector(images, training=False)]
+
+        return "keras", tuple(model.inputs[0].shape[1:]), _value_range(model, meta), "detections", detections
     if len(model.outputs) != 1:
         raise PredictError(f"{path} has {len(model.outputs)} outputs; zoo-predict reads models "
                            "with one (side branches named aux* are dropped).")
@@ -98,14 +106,46 @@ def _keras_predictor(path, meta):
     activation = getattr(last, "activation", None)
     kind = _kind(output.shape, getattr(activation, "__name__", "") == "softmax",
                  normalised=isinstance(last, keras.layers.UnitNormalization))
-    normalises = any(isinstance(layer, (zl.Preprocess, keras.layers.Rescaling))
-                     for layer in model.layers[1:3])
-    value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0) if normalises else (0.0, 1.0)
 
     def outputs(images):
         return np.asarray(model(images, training=False), "float32")
 
-    return "keras", tuple(model.inputs[0].shape[1:]), value_range, kind, outputs
+    return "keras", tuple(model.inputs[0].shape[1:]), _value_range(model, meta), kind, outputs
+
+
+def _value_range(model, meta):
+    import keras
+
+    from zoo import layers as zl
+
+    if meta:
+        return tuple(meta["input"]["value_range"])
+    normalises = any(isinstance(layer, (zl.Preprocess, keras.layers.Rescaling)) for layer in model.layers[1:3])
+    return (0.0, 255.0) if normalises else (0.0, 1.0)
+
+
+def _detector(model):
+    """The detection model (NMS inside) of a YOLO grid model or of a saved detector,
+    else None."""
+    from zoo import layers as zl
+    from zoo.yolo import detection_model, grid_layer
+
+    if [type(t._keras_history.operation) for t in model.outputs] == [zl.YoloDetections] * 4:
+        return model
+    try:
+        grid_layer(model)
+    except ValueError:
+        return None
+    return detection_model(model)  # Darknet's thresholds, as the harness exports it
+
+
+def _tflite_input(x, details):
+    """A float batch as the TFLite input wants it: quantized with its parameters if it is."""
+    scale, zero_point = details["quantization"]
+    if scale:
+        info = np.iinfo(details["dtype"])
+        x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+    return x.astype(details["dtype"])
 
 
 def _tflite_predictor(path, meta):
@@ -115,26 +155,31 @@ def _tflite_predictor(path, meta):
     runner = interpreter.get_signature_runner()
     (input_name, input_details), = runner.get_input_details().items()
     output_details = runner.get_output_details()
+    value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0)
+    shape = tuple(int(d) for d in input_details["shape"][1:])
+    if meta and tuple(o["kind"] for o in meta["outputs"]) == DETECTION_KINDS:
+        names = sorted(output_details, key=lambda k: int(k.rsplit("_", 1)[-1]))  # output_0 ..
+
+        def detections(images):
+            results = [runner(**{input_name: _tflite_input(image[None], input_details)}) for image in images]
+            return [np.concatenate([r[name] for r in results]) for name in names]
+
+        return "tflite", shape, value_range, "detections", detections
     if len(output_details) != 1:
-        raise PredictError(f"{path} has {len(output_details)} outputs; zoo-predict reads models with one.")
+        raise PredictError(f"{path} has {len(output_details)} outputs; zoo-predict reads models with one "
+                           "(or a detector with its export's metadata beside it).")
     (output_name, out_details), = output_details.items()
     kind = meta["outputs"][0]["kind"] if meta else _kind(out_details["shape"], softmax=False)
-    value_range = tuple(meta["input"]["value_range"]) if meta else (0.0, 255.0)
 
     def outputs(images):
         results = []
         for image in images:  # batch 1, as the model was exported
-            x = image[None]
-            scale, zero_point = input_details["quantization"]
-            if scale:
-                info = np.iinfo(input_details["dtype"])
-                x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
-            y = runner(**{input_name: x.astype(input_details["dtype"])})[output_name]
+            y = runner(**{input_name: _tflite_input(image[None], input_details)})[output_name]
             scale, zero_point = out_details["quantization"]
             results.append((y.astype("float32") - zero_point) * scale if scale else y.astype("float32"))
         return np.concatenate(results)
 
-    return "tflite", tuple(int(d) for d in input_details["shape"][1:]), value_range, kind, outputs
+    return "tflite", shape, value_range, kind, outputs
 
 
 def load_predictor(path, labels=None, kinds=KINDS):
@@ -230,6 +275,35 @@ def _mask_picture(image, mask, entries, count):
     return pictures.figure_to_array(figure)
 
 
+def _detections(predictor, image, output):
+    boxes, scores, classes, count = output
+    entries = [{"index": int(c), "name": predictor.name(int(c)), "score": float(s),
+                "box": [round(float(v), 2) for v in b]}
+               for b, s, c in zip(boxes[:int(count)], scores[:int(count)], classes[:int(count)])]
+    return {"detections": entries}, _boxes_picture(image, entries)
+
+
+def _boxes_picture(image, entries):
+    """The image with each detection's box (x_min, y_min, x_max, y_max pixels of the
+    model's input), its class name and score."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    colours = matplotlib.colormaps["tab10"]
+    height, width = image.shape[:2]
+    figure = Figure(figsize=(4.0, 4.0 * height / width), dpi=100)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.imshow(pictures.to_uint8(image))
+    axes.axis("off")
+    for entry in entries:
+        (x1, y1, x2, y2), colour = entry["box"], colours(entry["index"] % 10)
+        axes.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color=colour, linewidth=2))
+        axes.text(x1, y1, f"{entry['name']} {entry['score']:.2f}", color="white", fontsize=8, va="bottom",
+                  bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})
+    return pictures.figure_to_array(figure)
+
+
 def _picture_names(paths):
     """One PNG name per image: its file name's stem, numbered when stems repeat."""
     names, seen = [], {}
@@ -242,7 +316,7 @@ def _picture_names(paths):
 
 def predict_files(predictor, image_paths, output_dir, top=5):
     """Predicts each image file, writes one PNG per image (the top classes as
-    bars, or the segmentation mask over the image) and `predictions.json`
+    bars, the segmentation mask over the image, or the detections' boxes) and `predictions.json`
     (everything) into `output_dir`; returns that JSON's content."""
     if not image_paths:
         raise PredictError("Give at least one image file to predict.")
@@ -252,8 +326,11 @@ def predict_files(predictor, image_paths, output_dir, top=5):
     os.makedirs(output_dir, exist_ok=True)
     results = []
     for path, image, name in zip(image_paths, images, _picture_names(image_paths)):
-        output = predictor.run(image[None])[0]
-        if predictor.kind in ("logits", "probabilities"):
+        output = predictor.run(image[None])
+        output = [o[0] for o in output] if isinstance(output, list) else output[0]
+        if predictor.kind == "detections":
+            result, picture = _detections(predictor, image, output)
+        elif predictor.kind in ("logits", "probabilities"):
             result, picture = _classification(predictor, image, output, top)
         else:
             result, picture = _segmentation(predictor, image, output)

@@ -3,8 +3,8 @@
     zoo-predict --model=runs/lenet5/best.keras digit.png cat.jpg
     zoo-predict --model=runs/lenet5/export/lenet5.tflite --output_dir=out *.png
 
-Writes one PNG per image (the top classes with their probabilities, or the
-segmentation mask over the image) and predictions.json (everything) into
+Writes one PNG per image (the top classes with their probabilities, the
+segmentation mask over the image, or a detector's boxes with class and score) and predictions.json (everything) into
 --output_dir (default: predictions/ beside the model); exits 2 with one
 line on stderr when the model or an image cannot be read.
 """
@@ -37,9 +37,10 @@ def main(argv):
     except PredictError as error:
         cli.fail("zoo-predict", error)
     for result in report["predictions"]:
-        entries = result.get("top") or result["classes"]
-        value = "probability" if "top" in result else "fraction"
-        print(f"{result['image']}: " + ", ".join(f"{e['name']} {e[value]:.3f}" for e in entries))
+        key, value = next((k, v) for k, v in (("top", "probability"), ("detections", "score"),
+                                               ("classes", "fraction")) if k in result)
+        entries = ", ".join(f"{e['name']} {e[value]:.3f}" for e in result[key])
+        print(f"{result['image']}: {entries or 'nothing detected'}")
     print(f"pictures and predictions.json in {output_dir}")
 
 
