@@ -11,7 +11,7 @@ import re
 import sys
 
 import zoo
-from bench.tables import markdown_table, scalar_columns
+from bench.tables import cell, display, markdown_table
 from zoo.utils import write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,16 +19,12 @@ README = os.path.join(ROOT, "README.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
 
 
-def _cell(value):
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
 def models_table():
     rows = []
     for name in zoo.list_models():
         info = zoo.model_info(name)
         rows.append((f"`{name}`", info["task"], "x".join(map(str, info["input_shape"])),
-                     f"{info['params']:,}", _cell(info["flops"] / 1e9),
+                     f"{info['params']:,}", cell(info["flops"] / 1e9),
                      "yes" if info["imagenet_weights"] else "no", info["paper"]))
     return markdown_table(("model", "task", "input", "params", "GFLOPs", "ImageNet weights",
                            "paper"), rows)
@@ -43,9 +39,7 @@ def bench_tables(results):
     for name, rows in results["benchmarks"].items():
         if not rows:
             continue
-        columns = scalar_columns(rows)
-        parts.append(f"**{name}**\n\n" + markdown_table(
-            columns, [[_cell(row.get(c, "")) for c in columns] for row in rows]))
+        parts.append(f"**{name}**\n\n" + markdown_table(*display(rows)))
     return "\n\n".join(parts)
 
 
