@@ -33,6 +33,10 @@ OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (d
                              "bench/results-quick.json, not committed, with --quick).")
 
 
+NOTE = flags.DEFINE_string("note", "", "How the machine was during the run (e.g. 'shared, under "
+                           "load'): recorded with each benchmark and shown under its README table.")
+
+
 def output_path():
     """--output, or the default for the run's kind: quick figures never overwrite
     the committed full ones."""
@@ -54,7 +58,7 @@ def main(argv):
     del argv
     names = ONLY.value or list(BENCHMARKS)
     results = {"quick": FLAGS.value, "versions": versions(),
-               "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
+               "date": time.strftime("%Y-%m-%d"), "benchmarks": {}, "measured": {}}
     output = output_path()
     if ONLY.value and os.path.exists(output):
         # --only refreshes those benchmarks and keeps the others' figures.
@@ -62,10 +66,14 @@ def main(argv):
             previous = json.load(f)
         if previous.get("quick") == FLAGS.value:
             results["benchmarks"] = previous["benchmarks"]
+            results["measured"] = {**{n: {"date": previous["date"], "note": ""}
+                                      for n in previous["benchmarks"]},
+                                   **previous.get("measured", {})}
     for name in names:
         start = time.perf_counter()
         rows = importlib.import_module(BENCHMARKS[name]).run(FLAGS.value)
         results["benchmarks"][name] = rows
+        results["measured"][name] = {"date": results["date"], "note": NOTE.value}
         print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_table(rows)}", flush=True)
         write_json(output, results)
 

@@ -30,16 +30,26 @@ def models_table():
                            "paper"), rows)
 
 
+def _measured(results, name):
+    """'Measured <date>; <note>.' under a table, when the results say."""
+    measured = results.get("measured", {}).get(name)
+    if not measured:
+        return ""
+    return f"\n\nMeasured {measured['date']}" + (f"; {measured['note']}" if measured["note"] else "") + "."
+
+
 def bench_tables(results):
     versions = results["versions"]
-    parts = [f"Measured {results['date']} on {versions['cpus']} CPU cores ({versions['machine']}), "
+    # Each table says when it was measured (`--only` refreshes some of them).
+    when = "" if "measured" in results else f" {results['date']}"
+    parts = [f"Measured{when} on {versions['cpus']} CPU cores ({versions['machine']}), "
              f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}"
              f"{', quick settings' if results['quick'] else ''}. "
              "Regenerate with `python -m bench && python -m bench.readme`."]
     for name, rows in results["benchmarks"].items():
         if not rows:
             continue
-        parts.append(f"**{name}**\n\n" + markdown_table(*display(rows)))
+        parts.append(f"**{name}**{_measured(results, name)}\n\n" + markdown_table(*display(rows)))
     return "\n\n".join(parts)
 
 

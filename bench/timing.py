@@ -30,16 +30,20 @@ def timed(fn):
 
 
 def interleaved(runs, **candidates):
-    """Times each candidate `runs` times, interleaved A B A B, after one warm-up each.
+    """Times each candidate `runs` times, interleaved A B B A A B ..., after one
+    warm-up each.
 
     Interleaving spreads the machine's drift (other load, thermal state) evenly
-    over the candidates, so their ratio is fair even when absolute times wander.
+    over the candidates, so their ratio is fair even when absolute times wander;
+    reversing the order every other round keeps any candidate from always
+    running first (after the harness's own work) or last.
     """
     for fn in candidates.values():
         fn()
     seconds = {name: [] for name in candidates}
-    for _ in range(runs):
-        for name, fn in candidates.items():
+    order = list(candidates.items())
+    for round_ in range(runs):
+        for name, fn in order if round_ % 2 == 0 else order[::-1]:
             seconds[name].append(timed(fn)[0])
     return {name: summary(values) for name, values in seconds.items()}
 

@@ -123,3 +123,65 @@ def test_tables_fold_the_interval_into_the_ratio_cell():
     assert headings == ["model", "ratio (90% interval)", "target", "verdict", "note"]
     assert cells[0] == ["a", "1.04 [0.98, 1.1]", "1", "within noise", ""]
     assert cells[1] == ["b", "", "", "", ""]
+
+
+def test_interleaved_alternates_the_order_of_candidates():
+    calls = []
+    timing.interleaved(3, a=lambda: calls.append("a"), b=lambda: calls.append("b"))
+    assert "".join(calls) == "ab" + "ab" + "ba" + "ab"  # warm-up, then A B, B A, A B
+
+
+# --- export against the best export (bench.latency), on synthetic timings ------
+
+def test_latency_rows_compare_every_export_with_zoos():
+    from bench import latency
+
+    seconds = {"zoo": [1e-3, 1.1e-3, 0.9e-3, 1e-3], "keras_export": [2e-3, 2.1e-3, 1.9e-3, 2e-3],
+               "from_keras_model": [0.5e-3, 0.55e-3, 0.45e-3, 0.5e-3], "keras": [4e-3] * 4}
+    sizes = {"zoo": 1000, "keras_export": 1008, "from_keras_model": 900}
+    rows = {row["export"]: row for row in latency._rows(
+        {"model": "m", "threads": 1}, seconds, sizes, flops=2e6, peak=10.0)}
+    assert rows["zoo"]["ms"] == pytest.approx(1.0) and "ratio" not in rows["zoo"]
+    assert rows["zoo"]["gflops"] == pytest.approx(2.0)  # 2e6 FLOPs in 1 ms
+    assert rows["zoo"]["peak_pct"] == pytest.approx(20.0)
+    assert rows["keras_export"]["ratio"] == pytest.approx(2.0)
+    assert rows["keras_export"]["verdict"] == "met"
+    assert rows["keras_export"]["size_verdict"] == "met"  # zoo's file is 8 bytes smaller
+    assert rows["from_keras_model"]["verdict"] == "missed"  # zoo's is twice as slow
+    assert rows["from_keras_model"]["size_ratio"] == pytest.approx(0.9)
+    assert rows["from_keras_model"]["size_verdict"] == "missed"
+    assert rows["keras"]["threads"] == "tf (all cores)" and rows["keras"]["mb"] is None
+
+
+def test_a_failing_export_is_recorded_not_raised(monkeypatch):
+    from bench import latency
+
+    def broken(*args):
+        raise RuntimeError("converter says no\nmore detail")
+
+    monkeypatch.setattr(latency, "EXPORTERS", {"zoo": lambda *a: b"flat", "keras_export": broken})
+    files = latency._flatbuffers(None, "none", None)
+    assert files == {"zoo": b"flat", "keras_export": "RuntimeError: converter says no"}
+
+
+def test_matmul_peak_is_a_positive_rate():
+    from bench import latency
+
+    assert 0.1 < latency.matmul_peak(threads=1, size=128, calls=2) < 1e5
+
+
+def test_readme_tables_say_when_and_how_each_was_measured():
+    from bench import readme
+
+    versions = {"cpus": 2, "machine": "x86_64", "tensorflow": "2.21.0", "keras": "3.15.1"}
+    row = {"model": "m", "ratio": 0.91, "ratio_low": 0.85, "ratio_high": 1.02, "target": 1.0,
+           "verdict": "within noise"}
+    text = readme.bench_tables({
+        "quick": False, "versions": versions, "date": "2026-11-26",
+        "benchmarks": {"precision": [row], "build": [{"model": "m", "build_s": 1.0}]},
+        "measured": {"precision": {"date": "2026-11-26", "note": "shared, under load"},
+                     "build": {"date": "2026-11-23", "note": ""}}})
+    assert text.startswith("Measured on 2 CPU cores")
+    assert "**precision**\n\nMeasured 2026-11-26; shared, under load.\n\n" in text
+    assert "**build**\n\nMeasured 2026-11-23.\n\n" in text
+    assert "| m | 0.91 [0.85, 1.02] | 1 | within noise |" in text
