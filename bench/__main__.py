@@ -1,8 +1,10 @@
 """Runs the benchmarks: `python -m bench [--quick] [--only=a,b]`.
 
 Prints one table per benchmark (ratios > 1 favour the zoo, or the harness
-feature being measured, over the anchor timed in the same run) and writes
-every figure, with the library versions and settings, to bench/results.json.
+feature being measured, over the anchor timed in the same run; each timed
+ratio with its bootstrap 90% interval and a verdict against its target) and
+writes every figure, with the library versions and settings, to
+bench/results.json.
 """
 
 import importlib
