@@ -42,8 +42,10 @@ def bench_tables(results):
     versions = results["versions"]
     # Each table says when it was measured (`--only` refreshes some of them).
     when = "" if "measured" in results else f" {results['date']}"
-    parts = [f"Measured{when} on {versions['cpus']} CPU cores ({versions['machine']}), "
-             f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}"
+    # zoo.utils.versions() lists packages under "packages" (older results: flat).
+    packages, cpus = versions.get("packages", versions), versions.get("cpu_count", versions.get("cpus"))
+    parts = [f"Measured{when} on {cpus} CPU cores ({versions['machine']}), "
+             f"TensorFlow {packages['tensorflow']}, Keras {packages['keras']}"
              f"{', quick settings' if results['quick'] else ''}. "
              "Regenerate with `python -m bench && python -m bench.readme`."]
     for name, rows in results["benchmarks"].items():

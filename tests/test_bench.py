@@ -172,8 +172,9 @@ def test_matmul_peak_is_a_positive_rate():
 
 def test_readme_tables_say_when_and_how_each_was_measured():
     from bench import readme
+    from zoo.utils import versions
 
-    versions = {"cpus": 2, "machine": "x86_64", "tensorflow": "2.21.0", "keras": "3.15.1"}
+    versions = versions()  # what `python -m bench` records
     row = {"model": "m", "ratio": 0.91, "ratio_low": 0.85, "ratio_high": 1.02, "target": 1.0,
            "verdict": "within noise"}
     text = readme.bench_tables({
@@ -181,7 +182,8 @@ def test_readme_tables_say_when_and_how_each_was_measured():
         "benchmarks": {"precision": [row], "build": [{"model": "m", "build_s": 1.0}]},
         "measured": {"precision": {"date": "2026-11-26", "note": "shared, under load"},
                      "build": {"date": "2026-11-23", "note": ""}}})
-    assert text.startswith("Measured on 2 CPU cores")
+    assert text.startswith(f"Measured on {versions['cpu_count']} CPU cores")
+    assert f"TensorFlow {versions['packages']['tensorflow']}," in text
     assert "**precision**\n\nMeasured 2026-11-26; shared, under load.\n\n" in text
     assert "**build**\n\nMeasured 2026-11-23.\n\n" in text
     assert "| m | 0.91 [0.85, 1.02] | 1 | within noise |" in text
