@@ -140,10 +140,9 @@ def test_latency_rows_compare_every_export_with_zoos():
                "from_keras_model": [0.5e-3, 0.55e-3, 0.45e-3, 0.5e-3], "keras": [4e-3] * 4}
     sizes = {"zoo": 1000, "keras_export": 1008, "from_keras_model": 900}
     rows = {row["export"]: row for row in latency._rows(
-        {"model": "m", "threads": 1}, seconds, sizes, flops=2e6, peak=10.0)}
+        {"model": "m", "threads": 1}, seconds, sizes, flops=2e6)}
     assert rows["zoo"]["ms"] == pytest.approx(1.0) and "ratio" not in rows["zoo"]
     assert rows["zoo"]["gflops"] == pytest.approx(2.0)  # 2e6 FLOPs in 1 ms
-    assert rows["zoo"]["peak_pct"] == pytest.approx(20.0)
     assert rows["keras_export"]["ratio"] == pytest.approx(2.0)
     assert rows["keras_export"]["verdict"] == "met"
     assert rows["keras_export"]["size_verdict"] == "met"  # zoo's file is 8 bytes smaller
@@ -151,6 +150,9 @@ def test_latency_rows_compare_every_export_with_zoos():
     assert rows["from_keras_model"]["size_ratio"] == pytest.approx(0.9)
     assert rows["from_keras_model"]["size_verdict"] == "missed"
     assert rows["keras"]["threads"] == "tf (all cores)" and rows["keras"]["mb"] is None
+    latency._share_of_peak(list(rows.values()), {1: 10.0, 2: 20.0})
+    assert rows["zoo"]["peak_pct"] == pytest.approx(20.0)  # 2 GFLOP/s of 10 on one thread
+    assert rows["keras"]["peak_pct"] == pytest.approx(100 * 0.5 / 20.0)  # 4 ms, all cores
 
 
 def test_a_failing_export_is_recorded_not_raised(monkeypatch):
