@@ -61,10 +61,13 @@ def run(quick):
             ours = _measure(name)
             rows.append({"model": name, "build_s": ours["seconds"], "peak_mib": ours["peak_mib"]})
             continue
-        ours, theirs = [], []
-        for _ in range(2 if quick else RUNS):
-            ours.append(_measure(name))
-            theirs.append(_measure(ANCHORS[name], anchor=True))
+        measures = {"ours": lambda: _measure(name),
+                    "theirs": lambda: _measure(ANCHORS[name], anchor=True)}
+        runs = {side: [] for side in measures}
+        for run_ in range(2 if quick else RUNS):  # A B, B A, ... as bench.timing.interleaved
+            for side in list(measures)[::1 if run_ % 2 == 0 else -1]:
+                runs[side].append(measures[side]())
+        ours, theirs = runs["ours"], runs["theirs"]
         median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
         rows.append({"model": name, "build_s": median(ours, "seconds"),
                      "peak_mib": median(ours, "peak_mib"),

@@ -189,3 +189,20 @@ def test_readme_tables_say_when_and_how_each_was_measured():
     assert "**precision**\n\nMeasured 2026-11-26; shared, under load.\n\n" in text
     assert "**build**\n\nMeasured 2026-11-23.\n\n" in text
     assert "| m | 0.91 [0.85, 1.02] | 1 | within noise |" in text
+
+
+def test_build_alternates_zoo_and_keras_builds_and_reports_the_interval(monkeypatch):
+    from bench import build
+
+    calls = []
+
+    def measure(name, anchor=False):
+        calls.append(name)
+        return {"seconds": 1.0 if anchor else 2.0 + len(calls) / 100, "peak_mib": 40.0}
+
+    monkeypatch.setattr(build, "_measure", measure)
+    lenet, mobilenet = build.run(quick=True)
+    assert calls == ["lenet5", "mobilenet_v2", "MobileNetV2", "MobileNetV2", "mobilenet_v2"]
+    assert "time_ratio" not in lenet and mobilenet["build_s"] == pytest.approx(2.035)
+    assert mobilenet["time_ratio_low"] <= mobilenet["time_ratio"] <= mobilenet["time_ratio_high"]
+    assert mobilenet["time_ratio"] == pytest.approx(1.0 / 2.035)
