@@ -1,8 +1,10 @@
 """Runs the benchmarks: `python -m bench [--quick] [--only=a,b]`.
 
 Prints one table per benchmark (ratios > 1 favour the zoo, or the harness
-feature being measured, over the anchor timed in the same run) and writes
-every figure, with the library versions and settings, to bench/results.json.
+feature being measured, over the anchor timed in the same run; each timed
+ratio with its bootstrap 90% interval and a verdict against its target) and
+writes every figure, with the library versions and settings, to
+bench/results.json.
 """
 
 import importlib
@@ -33,6 +35,10 @@ OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (d
                              "bench/results-quick.json, not committed, with --quick).")
 
 
+NOTE = flags.DEFINE_string("note", "", "How the machine was during the run (e.g. 'shared, under "
+                           "load'): recorded with each benchmark and shown under its README table.")
+
+
 def output_path():
     """--output, or the default for the run's kind: quick figures never overwrite
     the committed full ones."""
@@ -54,7 +60,7 @@ def main(argv):
     del argv
     names = ONLY.value or list(BENCHMARKS)
     results = {"quick": FLAGS.value, "versions": versions(),
-               "date": time.strftime("%Y-%m-%d"), "benchmarks": {}}
+               "date": time.strftime("%Y-%m-%d"), "benchmarks": {}, "measured": {}}
     output = output_path()
     if ONLY.value and os.path.exists(output):
         # --only refreshes those benchmarks and keeps the others' figures.
@@ -62,10 +68,14 @@ def main(argv):
             previous = json.load(f)
         if previous.get("quick") == FLAGS.value:
             results["benchmarks"] = previous["benchmarks"]
+            results["measured"] = {**{n: {"date": previous["date"], "note": ""}
+                                      for n in previous["benchmarks"]},
+                                   **previous.get("measured", {})}
     for name in names:
         start = time.perf_counter()
         rows = importlib.import_module(BENCHMARKS[name]).run(FLAGS.value)
         results["benchmarks"][name] = rows
+        results["measured"][name] = {"date": results["date"], "note": NOTE.value}
         print(f"\n== {name} ({time.perf_counter() - start:.0f} s)\n{format_table(rows)}", flush=True)
         write_json(output, results)
 

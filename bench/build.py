@@ -3,14 +3,18 @@
 Each build runs in a fresh subprocess that imports the libraries, resets the
 kernel's peak-RSS mark (/proc/self/clear_refs), builds, and reports the peak
 resident memory above what it held before the build. Where keras.applications
-has the model, its build is measured the same way.
+has the model, its build is measured the same way, alternating with the zoo's
+(`RUNS` of each), and time_ratio = keras.applications time / zoo time comes
+with its bootstrap interval.
 """
 
 import json
+import statistics
 import subprocess
 import sys
 
 import zoo
+from bench.timing import ratio_columns
 
 # zoo name: keras.applications constructor name
 ANCHORS = {
@@ -18,7 +22,8 @@ ANCHORS = {
     "resnet152": "ResNet152", "mobilenet": "MobileNet", "mobilenet_v2": "MobileNetV2",
     **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)},
 }
-QUICK_MODELS = ("lenet5", "resnet18", "mobilenet_v2")
+QUICK_MODELS = ("lenet5", "mobilenet_v2")  # one anchored pair: every code path
+RUNS = 3  # per side, for anchored models (fresh processes: a few seconds each)
 
 _CHILD = """
 import json, os, time
@@ -52,11 +57,22 @@ def run(quick):
     names = [n for n in QUICK_MODELS if n in zoo.list_models()] if quick else zoo.list_models()
     rows = []
     for name in names:
-        ours = _measure(name)
-        row = {"model": name, "build_s": ours["seconds"], "peak_mib": ours["peak_mib"]}
-        if name in ANCHORS:
-            theirs = _measure(ANCHORS[name], anchor=True)
-            row.update(anchor_build_s=theirs["seconds"], anchor_peak_mib=theirs["peak_mib"],
-                       time_ratio=theirs["seconds"] / ours["seconds"])
-        rows.append(row)
+        if name not in ANCHORS:
+            ours = _measure(name)
+            rows.append({"model": name, "build_s": ours["seconds"], "peak_mib": ours["peak_mib"]})
+            continue
+        measures = {"ours": lambda: _measure(name),
+                    "theirs": lambda: _measure(ANCHORS[name], anchor=True)}
+        runs = {side: [] for side in measures}
+        for run_ in range(2 if quick else RUNS):  # A B, B A, ... as bench.timing.interleaved
+            for side in list(measures)[::1 if run_ % 2 == 0 else -1]:
+                runs[side].append(measures[side]())
+        ours, theirs = runs["ours"], runs["theirs"]
+        median = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
+        rows.append({"model": name, "build_s": median(ours, "seconds"),
+                     "peak_mib": median(ours, "peak_mib"),
+                     "anchor_build_s": median(theirs, "seconds"),
+                     "anchor_peak_mib": median(theirs, "peak_mib"),
+                     **ratio_columns([r["seconds"] for r in theirs], [r["seconds"] for r in ours],
+                                     name="time_ratio")})
     return rows

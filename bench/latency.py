@@ -1,52 +1,200 @@
-"""TFLite (LiteRT, XNNPACK) vs Keras batch-1 latency, float32 and int8, and file sizes.
+"""Batch-1 latency of zoo's TFLite export against the other ways to export the
+same weights, float32 and int8, on 1 and 2 XNNPACK threads; file sizes; and
+achieved GFLOP/s against this machine's measured matmul peak.
 
-Each model is converted by the project's own exporter (SavedModel, then the
-TFLite converter; int8 calibrated on digits), then both runtimes are timed on
-the same machine in the same process. Ratio = Keras time / TFLite time (> 1:
-TFLite is faster). The models have fresh weights, which latency does not
-depend on; parity is the export tests' business, not this benchmark's (fresh
-logits are near ties, so int8 top-1 agreement would say nothing here).
+Exports of one model (fresh weights, which latency does not depend on):
+
+- zoo: `export.export_model` (SavedModel, then the TFLite converter; int8
+  calibrated on digits). Its parity check is the export tests' business:
+  fresh logits are near ties, so int8 top-1 agreement says nothing here and
+  the check is set to pass.
+- keras_export: Keras' own `model.export(path, format="litert")`, with the
+  converter's documented full-integer settings for int8.
+- from_keras_model: `tf.lite.TFLiteConverter.from_keras_model` defaults (the
+  same int8 settings).
+- keras: no export, the Keras model as a `tf.function` (TensorFlow's own
+  thread pools, all cores), timed beside the 2-thread float32 group.
+
+Each group (model, quantization, threads) is timed interleaved, one run =
+`repeat` invokes (a few ms, so timer noise does not dominate LeNet-5's
+microseconds). ratio = the other export's time / zoo's time, with its
+bootstrap 90% interval; goal: >= 1.0 (zoo at least as fast), within noise.
+size_ratio = the other file's bytes / zoo's (goal >= 1.0: zoo no larger).
+gflops = the model's FLOPs (zoo.flops; int8 counts its multiply-adds the
+same) / the median time; peak_pct = that share of a float32 matmul's rate on
+the same number of threads (numpy's BLAS, best of several calls at the start
+and at the end of the run, so that one burst of load does not set it), the
+rows marked "matmul peak". An export that fails on this stack gets a row saying why.
 """
 
+import contextlib
+import io
 import os
 import tempfile
 
+import numpy as np
+import tensorflow as tf
+from threadpoolctl import threadpool_limits
+
+import export
 import zoo
-from bench.timing import summary
-from export import saved_model, source, tflite
-from export.report import keras_latency_runs, tflite_latency_runs
+from bench.timing import interleaved, ratio_columns, timed
+from export import report, source
 from training.data import arrays
+from zoo.flops import count_flops
 
 # model, input size (full run), input size (quick run)
 MODELS = (("lenet5", 32, 32), ("mobilenet_v2", 224, 96), ("efficientnet_b0", 224, 96))
+QUICK_MODELS = ("lenet5",)  # every code path in well under a minute
 QUANTIZATIONS = ("none", "int8")
+THREADS = (1, 2)
+RUN_SECONDS = 0.005  # one timed run: enough invokes to last about this long
+TARGET = 1.0
 
 
-def _flatbuffers(model, steps):
-    """{quantization: TFLite bytes} for `model`, from one SavedModel."""
-    shape = tuple(model.inputs[0].shape[1:])
-    calibration = arrays("digits", image_shape=shape, split="train",
-                         value_range=source.value_range_of(model))[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "saved_model")
-        saved_model.export_saved_model(model, path, {})
-        return {q: tflite.convert(path, q, calibration, steps) for q in QUANTIZATIONS}
+def _int8_settings(calibration):
+    """The converter's full-integer recipe, as TFLiteConverter attributes."""
+    return {"optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": lambda: ([sample[None]] for sample in calibration),
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+            "inference_input_type": tf.int8, "inference_output_type": tf.int8}
+
+
+def _zoo_export(model, quantize, calibration, folder):
+    result = export.export_model(model, os.path.join(folder, "zoo"), formats="tflite", quantize=quantize,
+                                 representative_data=calibration,
+                                 representative_steps=len(calibration), latency_runs=0,
+                                 held_out=calibration[:8], parity_threshold=1e-9)
+    with open(result["tflite"]["path"], "rb") as f:
+        return f.read()
+
+
+def _keras_export(model, quantize, calibration, folder):
+    path = os.path.join(folder, "model.tflite")
+    settings = _int8_settings(calibration) if quantize == "int8" else {}
+    model.export(path, format="litert", verbose=False, **settings)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _from_keras_model(model, quantize, calibration, folder):
+    del folder
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    for name, value in (_int8_settings(calibration) if quantize == "int8" else {}).items():
+        if name == "target_spec":
+            for key, spec in value.items():
+                setattr(converter.target_spec, key, spec)
+        else:
+            setattr(converter, name, value)
+    return converter.convert()
+
+
+EXPORTERS = {"zoo": _zoo_export, "keras_export": _keras_export,
+             "from_keras_model": _from_keras_model}
+
+
+def _flatbuffers(model, quantize, calibration):
+    """{exporter: TFLite bytes, or the error it raised as a string}."""
+    files = {}
+    for name, exporter in EXPORTERS.items():
+        with tempfile.TemporaryDirectory() as folder, \
+                contextlib.redirect_stdout(io.StringIO()):  # the SavedModel step's listing
+            try:
+                files[name] = exporter(model, quantize, calibration, folder)
+            except Exception as error:  # any failure is a finding about the stack
+                first = (str(error).strip().splitlines() or [""])[0]
+                files[name] = f"{type(error).__name__}: {first}"[:300]
+    return files
+
+
+def matmul_peak(threads, size, calls):
+    """GFLOP/s of the best of `calls` float32 size x size matmuls on `threads` threads."""
+    a, b = np.random.default_rng(0).standard_normal((2, size, size), dtype=np.float32)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b  # warm-up: thread start, page faults
+        best = min(timed(lambda: a @ b)[0] for _ in range(calls))
+    return 2 * size**3 / best / 1e9
+
+
+def _repeat(run):
+    """Invokes per timed run: enough to last about RUN_SECONDS."""
+    run()
+    return max(1, round(RUN_SECONDS / min(timed(run)[0] for _ in range(3))))
+
+
+def _time_group(runners, runs):
+    """{name: seconds per invoke summary-ready list} of runners timed interleaved."""
+    repeat = _repeat(runners["zoo"])
+
+    def repeated(run):
+        def many():
+            for _ in range(repeat):
+                run()
+        return many
+
+    times = interleaved(runs, **{name: repeated(run) for name, run in runners.items()})
+    return {name: [t / repeat for t in summary["values"]] for name, summary in times.items()}
+
+
+def _rows(common, seconds, sizes, flops):
+    """One row per export in a group, each compared with zoo's (peak_pct is
+    filled in once the run's peak is known)."""
+    rows = []
+    for name, values in seconds.items():
+        ms = 1000 * float(np.median(values))
+        row = {**common, "export": name, "ms": ms,
+               "mb": sizes[name] / 2**20 if name in sizes else None,
+               "gflops": flops / ms / 1e6, "peak_pct": None}
+        if name == "keras":
+            row["threads"] = "tf (all cores)"
+        if name != "zoo":
+            row.update(ratio_columns(values, seconds["zoo"], TARGET))
+            if name in sizes:
+                size_ratio = sizes[name] / sizes["zoo"]
+                row.update(size_ratio=size_ratio,
+                           size_verdict="met" if size_ratio >= TARGET else "missed")
+        rows.append({**row, "seconds_per_invoke": values})
+    return rows
+
+
+def _share_of_peak(rows, peaks):
+    """Fills each row's peak_pct: its GFLOP/s against the peak on its thread count
+    (keras runs on TensorFlow's own pools, over all cores: the most threads)."""
+    for row in rows:
+        row["peak_pct"] = 100 * row["gflops"] / peaks.get(row["threads"], peaks[max(peaks)])
 
 
 def run(quick):
-    runs = 20 if quick else 100
-    rows = []
+    runs = 30 if quick else 200
+    peak_size, peak_calls = (1024, 3) if quick else (2048, 10)
+    peaks = {t: matmul_peak(t, peak_size, peak_calls) for t in THREADS}
+    rows, failures = [], []
     for name, size, quick_size in MODELS:
+        if quick and name not in QUICK_MODELS:
+            continue
         size = quick_size if quick else size
         channels = zoo.get_entry(name).input_shape[-1]
         model = source.load_model(name, (size, size, channels))
-        keras_ms = summary([1000 * t for t in keras_latency_runs(model, runs)])
-        for quantize, flat in _flatbuffers(model, 20 if quick else 100).items():
-            tflite_ms = summary([1000 * t for t in tflite_latency_runs(flat, runs)])
-            rows.append({
-                "model": name, "input": size, "quantize": quantize,
-                "tflite_ms": tflite_ms["median"], "keras_ms": keras_ms["median"],
-                "ratio": keras_ms["median"] / tflite_ms["median"], "tflite_mb": len(flat) / 2**20,
-                "milliseconds": {"tflite": tflite_ms, "keras": keras_ms},
-            })
-    return rows
+        flops = count_flops(model)
+        calibration = arrays("digits", image_shape=(size, size, channels), split="train",
+                             value_range=source.value_range_of(model),
+                             limit=20 if quick else 100)[0]
+        for quantize in QUANTIZATIONS:
+            files = _flatbuffers(model, quantize, calibration)
+            sizes = {k: len(v) for k, v in files.items() if isinstance(v, bytes)}
+            common = {"model": name, "input": size, "quantize": quantize}
+            failures += [{**common, "export": k, "error": v} for k, v in files.items()
+                         if not isinstance(v, bytes)]
+            if "zoo" not in sizes:
+                continue
+            for threads in THREADS:
+                runners = {k: report.tflite_runner(files[k], threads) for k in sizes}
+                if quantize == "none" and threads == max(THREADS):
+                    runners["keras"] = report.keras_runner(model)
+                rows += _rows({**common, "threads": threads}, _time_group(runners, runs),
+                              sizes, flops)
+    peaks = {t: max(peaks[t], matmul_peak(t, peak_size, peak_calls)) for t in THREADS}
+    _share_of_peak(rows, peaks)
+    peak_rows = [{"model": f"matmul peak ({peak_size}x{peak_size} float32, numpy)", "threads": t,
+                  "gflops": peaks[t], "peak_pct": 100.0} for t in THREADS]
+    return rows + failures + peak_rows

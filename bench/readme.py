@@ -11,7 +11,7 @@ import re
 import sys
 
 import zoo
-from bench.tables import markdown_table, scalar_columns
+from bench.tables import cell, display, markdown_table
 from zoo.utils import write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,33 +19,39 @@ README = os.path.join(ROOT, "README.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
 
 
-def _cell(value):
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
 def models_table():
     rows = []
     for name in zoo.list_models():
         info = zoo.model_info(name)
         rows.append((f"`{name}`", info["task"], "x".join(map(str, info["input_shape"])),
-                     f"{info['params']:,}", _cell(info["flops"] / 1e9),
+                     f"{info['params']:,}", cell(info["flops"] / 1e9),
                      "yes" if info["imagenet_weights"] else "no", info["paper"]))
     return markdown_table(("model", "task", "input", "params", "GFLOPs", "ImageNet weights",
                            "paper"), rows)
 
 
+def _measured(results, name):
+    """'Measured <date>; <note>.' under a table, when the results say."""
+    measured = results.get("measured", {}).get(name)
+    if not measured:
+        return ""
+    return f"\n\nMeasured {measured['date']}" + (f"; {measured['note']}" if measured["note"] else "") + "."
+
+
 def bench_tables(results):
     versions = results["versions"]
-    parts = [f"Measured {results['date']} on {versions['cpus']} CPU cores ({versions['machine']}), "
-             f"TensorFlow {versions['tensorflow']}, Keras {versions['keras']}"
+    # Each table says when it was measured (`--only` refreshes some of them).
+    when = "" if "measured" in results else f" {results['date']}"
+    # zoo.utils.versions() lists packages under "packages" (older results: flat).
+    packages, cpus = versions.get("packages", versions), versions.get("cpu_count", versions.get("cpus"))
+    parts = [f"Measured{when} on {cpus} CPU cores ({versions['machine']}), "
+             f"TensorFlow {packages['tensorflow']}, Keras {packages['keras']}"
              f"{', quick settings' if results['quick'] else ''}. "
              "Regenerate with `python -m bench && python -m bench.readme`."]
     for name, rows in results["benchmarks"].items():
         if not rows:
             continue
-        columns = scalar_columns(rows)
-        parts.append(f"**{name}**\n\n" + markdown_table(
-            columns, [[_cell(row.get(c, "")) for c in columns] for row in rows]))
+        parts.append(f"**{name}**{_measured(results, name)}\n\n" + markdown_table(*display(rows)))
     return "\n\n".join(parts)
 
 

@@ -25,20 +25,31 @@ def _seconds_per_run(run, runs):
     return times
 
 
-def tflite_latency_runs(flatbuffer, runs, num_threads=None):
-    """Batch-1 seconds per run of the TFLite model with XNNPACK (LiteRT's default)."""
+def tflite_runner(flatbuffer, num_threads=None):
+    """A callable that runs the TFLite model once at batch 1, with XNNPACK (LiteRT's
+    default) on `num_threads` threads (None: LiteRT's default)."""
     interp = parity.interpreter(flatbuffer, num_threads=num_threads)
     interp.allocate_tensors()
     (details,) = interp.get_input_details()
     interp.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
-    return _seconds_per_run(interp.invoke, runs)
+    return interp.invoke
+
+
+def keras_runner(model):
+    """A callable that runs the Keras model once at batch 1 as a compiled tf.function."""
+    forward = tf.function(lambda x: model(x, training=False))
+    batch = tf.zeros((1, *model.inputs[0].shape[1:]))
+    return lambda: tf.nest.map_structure(lambda t: t.numpy(), forward(batch))
+
+
+def tflite_latency_runs(flatbuffer, runs, num_threads=None):
+    """Batch-1 seconds per run of the TFLite model with XNNPACK (LiteRT's default)."""
+    return _seconds_per_run(tflite_runner(flatbuffer, num_threads), runs)
 
 
 def keras_latency_runs(model, runs):
     """Batch-1 seconds per run of the Keras model as a compiled tf.function."""
-    forward = tf.function(lambda x: model(x, training=False))
-    batch = tf.zeros((1, *model.inputs[0].shape[1:]))
-    return _seconds_per_run(lambda: tf.nest.map_structure(lambda t: t.numpy(), forward(batch)), runs)
+    return _seconds_per_run(keras_runner(model), runs)
 
 
 def tflite_latency_ms(flatbuffer, runs, num_threads=None):
