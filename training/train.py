@@ -330,7 +330,9 @@ def _export(config, run_dir, data, entry, task):
     model's input range), never a dataset name to load again. One export_model
     call per TFLite quantization; the SavedModel comes with the first.
     """
-    if task.export_refusal and (config.export or ()):
+    if not config.export:
+        return []
+    if task.export_refusal:
         logging.warning("--export=%s skipped: %s", ",".join(config.export), task.export_refusal)
         return []
     import export
