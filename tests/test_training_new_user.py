@@ -207,8 +207,10 @@ def test_readme_training_examples_run_as_written(tmp_path):
         # tfds's random mocks of detection sets disagree in their objects' lengths
         mock = ({"as_dataset_fn": consistent_examples} if dataset in DETECTION_TFDS
                 else {"num_examples": 20})
+        # Detectors run at 64 px here: a 416 px YOLO epoch would add minutes to CI.
+        small = ["--image_size=64"] if dataset in DETECTION_TFDS or dataset.startswith("coco:") else []
         with tfds.testing.mock_data(**mock):
-            result = run(*args, "--epochs=1", f"--model_dir={tmp_path / str(index)}")
+            result = run(*args, "--epochs=1", *small, f"--model_dir={tmp_path / str(index)}")
         assert np.isfinite(result["eval"]["loss"]), args
         ran += 1
     assert ran >= 3
