@@ -23,7 +23,20 @@ def export_saved_model(model, path, doc):
     the graph in assets.extra/ so that whoever serves the model can read it.
     """
     spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name=INPUT_NAME)
-    model.export(path, format="tf_saved_model", input_signature=[spec], verbose=False)
+
+    @tf.function(input_signature=[spec])
+    def serve(images):
+        return model(images, training=False)
+
+    # A module holding just the signature and the variables it reads. keras'
+    # `model.export` also walks every layer for lookup tables, tracing each
+    # layer's functions: that walk was half of a float32 TFLite export's time
+    # (efficientnet_b1: 31 s of keras export against 15 s; converting its larger
+    # SavedModel took 19 s against 12 s). Zoo models hold no lookup tables.
+    module = tf.Module()
+    module.serve = serve
+    module.variables_read = list(serve.get_concrete_function().variables)
+    tf.saved_model.save(module, path, signatures={SIGNATURE: serve})
     os.makedirs(os.path.join(path, "assets.extra"), exist_ok=True)
     with open(os.path.join(path, DOC_FILE), "w") as f:
         json.dump({"signature": SIGNATURE, "input": INPUT_NAME, **doc}, f, indent=2)

@@ -1,5 +1,6 @@
 """Shared fixtures: real photos from scikit-image, quiet TensorFlow, seeded Keras."""
 
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,7 +28,18 @@ def photos(size, channels=3):
 def _seeded():
     keras.utils.set_random_seed(0)
     yield
-    keras.backend.clear_session()
+    # No full garbage collection after each test (clear_session's default): with
+    # TensorFlow loaded each one walked every live object, 0.5 s idle and up to 15 s
+    # late in a CI worker, a third of the suite's time. Python's own collections
+    # still free the models' reference cycles.
+    keras.backend.clear_session(free_memory=False)
+
+
+def pytest_collection_finish(session):
+    """What is alive once the tests are collected (TensorFlow, Keras, the test
+    modules) lives for the whole session: keep it out of every collection."""
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items):
