@@ -23,7 +23,7 @@ def test_quick_synthesis_benchmark(tmp_path):
     assert psnr["block1_conv2_relu"] > 30 > psnr["block3_conv3_relu"] + 5, psnr
     figures = style["figures"]
     assert figures["style_reduction"] > 0.5
-    assert figures["content_vs_brick"] == figures["content_final"] / figures["content_of_brick"]
+    assert figures["content_vs_blank"] == figures["content_final"] / figures["content_of_blank"]
     assert 0 < figures["content_vs_blank"] < 1 and figures["content_of_brick"] < figures["content_of_blank"]
     probabilities = visualised["figures"]["probability"]
     assert len(probabilities) == 2 and all(0 <= p <= 1 for p in probabilities.values())
