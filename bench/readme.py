@@ -1,7 +1,9 @@
 """Regenerates the README's tables: `python -m bench.readme [--check]`.
 
 The model table comes from zoo.model_info, the performance tables from
-bench/results.json (written by `python -m bench`); neither is typed by hand.
+bench/results.json (written by `python -m bench`) and the image-synthesis
+table from bench/results_synthesis.json (`python -m bench.synthesis`); none
+is typed by hand.
 Each table sits between `<!-- NAME:start -->` and `<!-- NAME:end -->` markers.
 """
 
@@ -17,6 +19,7 @@ from zoo.utils import write_text
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 RESULTS = os.path.join(ROOT, "bench", "results.json")
+SYNTHESIS_RESULTS = os.path.join(ROOT, "bench", "results_synthesis.json")
 
 
 def models_table():
@@ -55,6 +58,18 @@ def bench_tables(results):
     return "\n\n".join(parts)
 
 
+def synthesis_table(results):
+    """The image-synthesis bars and verdicts (bench/synthesis.py's rows)."""
+    versions = results["versions"]
+    note = f"; {results['note']}" if results.get("note") else ""
+    load = results["load_average"]
+    return (f"Measured {results['date']} on {versions['cpu_count']} CPU cores (1-minute load average "
+            f"{load['start']:.1f} at the start, {load['end']:.1f} at the end){note}"
+            f"{', quick settings' if results['quick'] else ''}; seconds are wall time, the model's "
+            "build included. Regenerate with `python -m bench.synthesis && python -m bench.readme`.\n\n"
+            + markdown_table(*display(results["rows"])))
+
+
 def replace_section(text, name, body):
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
@@ -67,6 +82,9 @@ def render(text):
     if os.path.exists(RESULTS):
         with open(RESULTS) as f:
             text = replace_section(text, "bench", bench_tables(json.load(f)))
+    if os.path.exists(SYNTHESIS_RESULTS):
+        with open(SYNTHESIS_RESULTS) as f:
+            text = replace_section(text, "synthesis", synthesis_table(json.load(f)))
     return text
 
 

@@ -11,8 +11,9 @@ out=docs/synthesis
 synthesize="python -m zoo.synthesis.cli"
 
 $synthesize texture --style=gravel --size=128 --steps=100 --panel --out=$out/texture_gravel.png
-$synthesize style --content=astronaut --style=immunohistochemistry --size=96 --steps=100 --beta=10 --panel \
-    --out=$out/style_astronaut_immunohistochemistry.png
+# The pair with style_transfer's defaults, at bench/synthesis.py's size:
+# content, style and result side by side.
+$synthesize style --content=chelsea --style=brick --size=128 --panel --out=$out/style_chelsea_brick.png
 for layer in block1_conv2 block3_conv2 block5_conv2; do
     $synthesize invert --content=astronaut --layers=${layer}_relu --size=96 --steps=100 --panel \
         --out=$out/invert_$layer.png
