@@ -3,7 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import photos
 
+import zoo
 from zoo import layers as zl
 
 
@@ -45,3 +47,49 @@ def test_pixel_range_is_a_scaled_tanh():
     np.testing.assert_allclose(got, 127.5 * (np.tanh(x) + 1), atol=1e-4)
     with pytest.raises(ValueError, match="low must be below high"):
         zl.PixelRange(1, 1)
+
+
+def _conv_params(k, c_in, c_out, bias):
+    return k * k * c_in * c_out + (c_out if bias else 0)
+
+
+def test_style_net_params_follow_johnsons_table():
+    """Johnson et al.'s supplementary table, counted by hand: convs followed by instance
+    norm have no bias, each norm a gamma and a beta per channel; about 1.68M in all."""
+    norm = lambda c: 2 * c  # noqa: E731
+    count = (_conv_params(9, 3, 32, False) + norm(32)          # conv1, 9x9, stride 1
+             + _conv_params(3, 32, 64, False) + norm(64)       # conv2, stride 2
+             + _conv_params(3, 64, 128, False) + norm(128)     # conv3, stride 2
+             + 5 * 2 * (_conv_params(3, 128, 128, False) + norm(128))  # 5 residual blocks
+             + _conv_params(3, 128, 64, False) + norm(64)      # up1: upsample + conv
+             + _conv_params(3, 64, 32, False) + norm(32)       # up2
+             + _conv_params(9, 32, 3, True))                   # output conv to RGB
+    model = zoo.build("style_net")
+    assert model.count_params() == count == 1_677_635
+
+
+def test_style_net_keeps_any_size_divisible_by_4_and_saves(tmp_path):
+    model = zoo.build("style_net", input_shape=(None, None, 3))
+    for height, width in [(32, 32), (40, 56)]:
+        images = photos(64)[:2, :height, :width]
+        out = keras.ops.convert_to_numpy(model(images))
+        assert out.shape == images.shape
+        assert 0 <= out.min() and out.max() <= 255
+    assert {type(layer).__name__ for layer in model.layers} >= {"ReflectionPadding2D",
+                                                                 "GroupNormalization", "PixelRange"}
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose) for layer in model.layers)
+    path = tmp_path / "style_net.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    images = photos(32)
+    np.testing.assert_allclose(loaded(images), model(images), atol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(input_shape=(30, 32, 3)), "multiples of 4.*e.g. 32x32"),
+    (dict(num_classes=10), "num_classes=10"),
+    (dict(include_top=False), "include_top=False"),
+])
+def test_style_net_refuses_what_does_not_fit(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        zoo.build("style_net", **kwargs)
