@@ -1,5 +1,7 @@
 """Fast style transfer: reflection padding, instance normalisation, the style net."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -93,3 +95,28 @@ def test_style_net_keeps_any_size_divisible_by_4_and_saves(tmp_path):
 def test_style_net_refuses_what_does_not_fit(kwargs, match):
     with pytest.raises(ValueError, match=match):
         zoo.build("style_net", **kwargs)
+
+
+def test_style_net_exports_to_tflite_with_pixel_parity(tmp_path):
+    import export
+
+    model = zoo.build("style_net", input_shape=(32, 32, 3))
+    result = export.export_model(model, tmp_path, latency_runs=0)
+    assert result["outputs"] == ["image"]
+    parity = result["tflite"]["parity"]
+    assert parity["passed"] and parity["rule"] == {"max_abs_error_pixels": 0.5}
+    assert parity["outputs"][0]["max_abs_error"] <= 0.5
+    assert result["tflite"]["flex"]["ops"] == []
+    assert "MIRROR_PAD" in result["tflite"]["op_counts"]
+    meta = json.loads(open(result["metadata_path"]).read())
+    assert meta["outputs"][0]["kind"] == "image" and meta["labels"] is None
+
+
+def test_image_parity_is_in_pixels():
+    from export import ParityError, parity
+
+    want = np.full((2, 4, 4, 3), 100.0)
+    assert parity.compare_images([want], [want + 0.4], "none")["passed"]
+    with pytest.raises(ParityError, match=r"max abs pixel error 0.6 > 0.5 pixels"):
+        parity.compare_images([want], [want + 0.6], "none")
+    assert parity.compare_images([want], [want + 3.0], "dynamic")["passed"]  # mean 3 <= 4

@@ -87,11 +87,11 @@ def test_a_style_run_needs_a_style_image_and_known_layers(tmp_path):
             "--image_size=32", f"--model_dir={tmp_path / 'b'}")
 
 
-def test_style_net_trains_and_reports_its_costs(tmp_path):
+def test_style_net_trains_reports_its_costs_and_exports(tmp_path):
     result = run("--model=style_net", "--style_image=brick", "--epochs=1", "--image_size=32",
                  f"--dataset={_folder(tmp_path / 'photos')}", f"--model_dir={tmp_path / 'run'}",
                  "--perceptual_weights=none", f"--content_layer={CONTENT}",
-                 f"--style_layers={','.join(STYLE)}")
+                 f"--style_layers={','.join(STYLE)}", "--export=tflite")
     report = read_json(tmp_path / "run" / "eval.json")
     assert report["monitor"] == "val_loss" and report["examples"] == 2
     assert report["content_cost"] > 0 and report["style_cost"] > 0
@@ -102,3 +102,5 @@ def test_style_net_trains_and_reports_its_costs(tmp_path):
     flagfile = (tmp_path / "run" / "flags.txt").read_text().split("\n")
     assert "--style_image=brick" in flagfile and "--perceptual_weights=none" in flagfile
     assert result["config"].dataset.startswith("folder:")
+    tflite = result["export"][0]["tflite"]  # checked on the run's own test images
+    assert tflite["parity"]["passed"] and tflite["parity"]["outputs"][0]["max_abs_error"] <= 0.5
