@@ -9,7 +9,6 @@ interval; fps = frames per second TFLite stylises; the export's own pixel parity
 three bundled photos is reported beside it.
 """
 
-import os
 import tempfile
 
 import numpy as np
@@ -20,7 +19,7 @@ import zoo
 from bench.tables import format_table
 from bench.timing import interleaved, ratio_columns
 from export.report import keras_runner, tflite_runner
-from zoo import synthesis
+from zoo import cli, synthesis
 from zoo.flops import count_flops
 
 SIZE = flags.DEFINE_integer("size", 256, "Input height and width (a multiple of 4).", lower_bound=8)
@@ -51,6 +50,7 @@ def run(size=256, runs=30, threads=2):
 
 def main(argv):
     del argv
+    cli.quiet()  # the table is the report
     print(format_table(run(SIZE.value, RUNS.value, THREADS.value)))
 
 
