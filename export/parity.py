@@ -240,7 +240,7 @@ def compare_images(expected, got, quantize):
     measured = {"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean())}
     result = {"checked": True, "quantize": quantize, "samples": len(expected[0]),
               "rule": {f"{statistic}_abs_error_pixels": tolerance},
-              "outputs": [{**measured, "tolerance": tolerance}],
+              "outputs": [{**measured, "statistic": statistic, "tolerance": tolerance}],
               "passed": measured[f"{statistic}_abs_error"] <= tolerance}
     if not result["passed"]:
         raise ParityError(f"TFLite ({quantize}) images differ from Keras's on {len(error)} held-out "
