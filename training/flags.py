@@ -143,6 +143,7 @@ def _check_task_settings(values):
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
     task = tasks.get_task(zoo.get_entry(values["model"]).task)
+
     def is_set(name):
         value, default = values[name], getattr(D, name)
         return (tuple(value) if isinstance(default, tuple) else value) != default
