@@ -104,3 +104,14 @@ def test_style_net_trains_reports_its_costs_and_exports(tmp_path):
     assert result["config"].dataset.startswith("folder:")
     tflite = result["export"][0]["tflite"]  # checked on the run's own test images
     assert tflite["parity"]["passed"] and tflite["parity"]["outputs"][0]["max_abs_error"] <= 0.5
+
+
+def test_a_loss_monitor_keeps_the_lowest_epoch(tmp_path):
+    from training.checkpoint import RunState
+
+    inputs = keras.Input((2,))
+    state = RunState(str(tmp_path), "val_loss", higher_is_better=False)
+    state.set_model(keras.Model(inputs, keras.layers.Dense(1)(inputs)))
+    for epoch, value in enumerate([3.0, 2.0, 2.5]):
+        state.on_epoch_end(epoch, {"val_loss": value})
+    assert (state.best, state.best_epoch) == (2.0, 2)
