@@ -78,13 +78,16 @@ class PerceptualLoss:
             self.style_norms[layer] = norm * len(self.style_targets)
         self._last = (None, None, None)
 
-    def _per_image(self, a_C, a_G, image):
+    def _per_image(self, example):
+        """The three costs of one image: its content features a_C, the output's a_G,
+        the output's {style layer: activation} and the output's pixels."""
+        a_C, a_G, style, pixels = example
         content = synthesis.content_cost(a_C, a_G) / tf.maximum(
             synthesis.content_cost(a_C, tf.zeros_like(a_C)), 1e-12)
         style = tf.add_n([synthesis.style_cost(self.style_targets[layer], a_G_l)
-                          / self.style_norms[layer] for layer, a_G_l in image["style"].items()])
-        pixels = tf.cast(tf.shape(image["pixels"])[0] * tf.shape(image["pixels"])[1], tf.float32)
-        tv = synthesis.total_variation(image["pixels"] / PIXELS, TV_FORM) / pixels
+                          / self.style_norms[layer] for layer, a_G_l in style.items()])
+        positions = tf.cast(tf.shape(pixels)[0] * tf.shape(pixels)[1], tf.float32)
+        tv = synthesis.total_variation(pixels / PIXELS, TV_FORM) / positions
         return {"content": content, "style": style, "tv": tv}
 
     def costs(self, targets, outputs):
@@ -96,13 +99,11 @@ class PerceptualLoss:
         outputs32 = tf.cast(outputs, tf.float32)
         # One pass of the loss network over content and output together.
         features = self.extractor(tf.concat([targets, outputs32], 0), training=False)
-        split = lambda a: tf.split(a, 2)  # noqa: E731
-        a_C = tf.stop_gradient(split(features[self.content_layer])[0])
-        a_G = split(features[self.content_layer])[1]
-        style = {layer: split(features[layer])[1] for layer in self.style_layers}
-        per_image = tf.vectorized_map(
-            lambda x: self._per_image(x[0], x[1], {"style": x[2], "pixels": x[3]}),
-            (a_C, a_G, style, outputs32))
+        a_C, a_G = tf.split(features[self.content_layer], 2)
+        style = {layer: tf.split(features[layer], 2)[1] for layer in self.style_layers}
+        # zoo.synthesis's costs are of one image (or summed over a batch): mapped per image.
+        per_image = tf.vectorized_map(self._per_image,
+                                      (tf.stop_gradient(a_C), a_G, style, outputs32))
         per_image["loss"] = (per_image["content"] + self.style_weight * per_image["style"]
                              + self.tv_weight * per_image["tv"])
         self._last = (targets, outputs, per_image)
