@@ -9,7 +9,8 @@ instance normalisation (Ulyanov et al., 2016) and ReLU after every conv but the
 last, reflection padding before every conv (the convs themselves pad "valid").
 
 Where it departs from the paper, and why:
-- Upsampling is nearest-neighbour UpSampling2D then a 3x3 conv, not Johnson's
+- Upsampling is nearest-neighbour (zoo.layers.NearestUpSampling2D: keras' UpSampling2D
+  in a form TFLite runs as one builtin) then a 3x3 conv, not Johnson's
   fractionally strided conv: a transposed conv whose kernel is not a multiple of
   its stride overlaps unevenly and paints checkerboard artefacts (Odena et al.,
   "Deconvolution and Checkerboard Artifacts", Distill 2016); resize-then-conv does not.
@@ -92,7 +93,7 @@ def _build_style_net(config, options):
     for index in range(1, blocks + 1):
         x = _residual_block(x, block_filters, f"res{index}")
     for name, filters, kernel in up:
-        x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_upsample")(x)
+        x = zl.NearestUpSampling2D(2, name=f"{name}_upsample")(x)
         x = layers.ReLU(name=f"{name}_relu")(_conv(x, filters, kernel, name))
 
     def head(x):
