@@ -13,7 +13,7 @@ from training import data
 from training.errors import HarnessError
 from training.tasks import style
 
-from harness_util import parse, read_json, run
+from harness_util import config, parse, read_json, run
 
 CONTENT, STYLE = "block1_conv2_relu", ("block1_conv1_relu", "block2_conv1_relu")
 
@@ -46,6 +46,18 @@ def test_perceptual_loss_is_the_normalised_course_costs():
                                    [content, style_cost, tv], rtol=2e-4)
         np.testing.assert_allclose(got["loss"], content + 3 * style_cost + 2 * tv, rtol=2e-4)
     assert loss.extractor.trainable is False
+
+
+def test_a_random_loss_network_is_the_same_in_every_run_of_a_config():
+    """A resumed run must judge with the loss network it started with."""
+    settings = ("--model=style_net", "--style_image=brick", "--perceptual_weights=none",
+                "--image_size=32", f"--content_layer={CONTENT}", f"--style_layers={STYLE[0]}")
+    first, second = (style.TASK.for_run(config(*settings, f"--seed={seed}"))
+                     for seed in (0, 0))
+    other = style.TASK.for_run(config(*settings, "--seed=1"))
+    weights = [task.loss.extractor.get_weights()[0] for task in (first, second, other)]
+    np.testing.assert_array_equal(weights[0], weights[1])
+    assert not np.allclose(weights[0], weights[2])
 
 
 def test_photos_are_crops_of_bundled_photos_split_by_photo():

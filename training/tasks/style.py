@@ -163,6 +163,9 @@ class Style(Task):
 
     def for_run(self, config):
         settings = Settings(**{name: getattr(config, name) for name in self.settings})
+        # A random loss network (--perceptual_weights=none) must be the same one in every
+        # run of this config, and after --resume: drawn from the run's seed.
+        keras.utils.set_random_seed(config.seed)
         try:
             style_image = _rgb(synthesis.load_image(settings.style_image, config.image_size))
             weights = {"none": None}.get(settings.perceptual_weights, settings.perceptual_weights)
