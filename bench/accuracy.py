@@ -86,11 +86,13 @@ def _child(argv):
     class TestAccuracy(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             import zoo
+            from training import tasks
 
             entry = zoo.get_entry(train.FLAGS.model)
+            dataset = train.FLAGS.dataset or tasks.get_task(entry.task).default_dataset
             # The images in the model's own input range (zoo models take 0-255 pixels).
             self.images, self.labels, _ = data_lib.arrays(
-                train.FLAGS.dataset, image_shape=entry.input_shape, split="test",
+                dataset, image_shape=entry.input_shape, split="test",
                 value_range=entry.input_range, limit=100_000)
             self.history, self.spent, self.start = [], 0.0, time.perf_counter()
 

@@ -1,7 +1,8 @@
 """Parity: the LiteRT interpreter's outputs against the Keras model's, on real
 held-out images. Float models must match within a tolerance on the logits;
 quantized ones must agree on the top-1 class, up to ties (`tie_tolerance`).
-Detectors (NMS inside) must find the same detections (`compare_detections`)."""
+Detectors (NMS inside) must find the same detections (`compare_detections`); image
+outputs (a style net's) the same pixels within a tolerance (`compare_images`)."""
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -9,7 +10,7 @@ from ai_edge_litert.interpreter import Interpreter
 from export.errors import ParityError
 from export.logs import stderr_silenced
 from export.saved_model import output_keys
-from export.source import DETECTION_KINDS
+from export.source import DETECTION_KINDS, IMAGE_KINDS
 
 # Tolerance on the raw outputs (logits) for the float conversions, relative to
 # their scale: max |TFLite - Keras| <= ATOL * max(1, max |Keras output|).
@@ -220,10 +221,42 @@ def compare_detections(expected, got, quantize, threshold=DEFAULT_THRESHOLD):
     return result
 
 
+# Images out (a style net's 0-255 pixels): tolerances in pixels. The float conversions
+# must keep every pixel within half a grey level (float32: a uint8 rendering is the same
+# or one level off; measured 0.001 on a style net at 64 px) or two (float16: measured
+# 0.11). Quantized weights and activations move pixels by more at their worst (style_net
+# at 64 px: dynamic max 8, int8 max 52), so those are held to their mean error instead
+# (measured 0.44 and 9.9): a check that the picture is the same picture.
+IMAGE_TOLERANCE = {"none": ("max", 0.5), "float16": ("max", 2.0), "dynamic": ("mean", 4.0),
+                   "int8": ("mean", 16.0)}
+
+
+def compare_images(expected, got, quantize):
+    """Parity of an image output (kind "image", 0-255 pixels): the max (float
+    conversions) or mean (quantized) absolute pixel difference within
+    IMAGE_TOLERANCE; raises ParityError otherwise."""
+    statistic, tolerance = IMAGE_TOLERANCE[quantize]
+    error = np.abs(np.asarray(got[0], "float64") - expected[0])
+    measured = {"max_abs_error": float(error.max()), "mean_abs_error": float(error.mean())}
+    result = {"checked": True, "quantize": quantize, "samples": len(expected[0]),
+              "rule": {f"{statistic}_abs_error_pixels": tolerance},
+              "outputs": [{**measured, "statistic": statistic, "tolerance": tolerance}],
+              "passed": measured[f"{statistic}_abs_error"] <= tolerance}
+    if not result["passed"]:
+        raise ParityError(f"TFLite ({quantize}) images differ from Keras's on {len(error)} held-out "
+                          f"images: {statistic} abs pixel error "
+                          f"{measured[f'{statistic}_abs_error']:.3g} > {tolerance} pixels "
+                          f"(max {measured['max_abs_error']:.3g}, mean "
+                          f"{measured['mean_abs_error']:.3g}).")
+    return result
+
+
 def check(flatbuffer, images, expected, quantize, threshold=DEFAULT_THRESHOLD, kinds=None):
     _, outputs = io_details(flatbuffer)
     got = run_tflite(flatbuffer, images)
     if kinds is not None and tuple(kinds) == DETECTION_KINDS:
         return compare_detections(expected, got, quantize, threshold)
+    if kinds is not None and tuple(kinds) == IMAGE_KINDS:
+        return compare_images(expected, got, quantize)
     steps = [details["quantization"][0] for details in outputs]
     return compare(expected, got, quantize, threshold, steps)

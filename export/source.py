@@ -13,6 +13,9 @@ from zoo import layers as zl
 # What a detection model's four outputs (zoo.detection_model) hold: boxes [N, 4] as
 # (x_min, y_min, x_max, y_max) pixels, scores [N], classes [N] (-1 past the count), count.
 DETECTION_KINDS = ("detection_boxes", "detection_scores", "detection_classes", "detection_count")
+# What an image-to-image model's output holds (zoo.layers.PixelRange's, e.g. style_net):
+# 0-255 pixels of the input's size.
+IMAGE_KINDS = ("image",)
 
 
 def parse_shape(text):
@@ -140,12 +143,15 @@ def output_kinds(model):
     """What each output holds, for the metadata, told by its shape: one vector per
     image from a single-output model is logits (embeddings after an L2
     normalisation), a map at the input's height and width per-pixel logits
-    (probabilities after a softmax), a detector's four outputs DETECTION_KINDS,
+    (probabilities after a softmax), a detector's four outputs DETECTION_KINDS, pixels
+    out of zoo.layers.PixelRange IMAGE_KINDS,
     anything else features. Callers that know
     better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
     if [type(t._keras_history.operation) for t in model.outputs] == [zl.YoloDetections] * 4:
         return list(DETECTION_KINDS)
+    if [type(t._keras_history.operation) for t in model.outputs] == [zl.PixelRange]:
+        return list(IMAGE_KINDS)
     kinds = []
     for tensor in model.outputs:
         shape = tuple(tensor.shape)

@@ -25,6 +25,7 @@ REFERENCE = [
     ("vgg19", {}, 143_667_240, None),
     ("unet", {}, 31_030_658, None),
     ("unet", {"input_shape": (512, 512, 3), "num_classes": 1}, 31_031_745, None),
+    ("style_net", {}, 1_677_635, None),  # Johnson et al.: 1.68M
     ("mobilenet", {}, 4_253_864, None),
     ("mobilenet_v2", {}, 3_538_984, None),
     ("efficientnet_b0", {}, 5_330_571, None),

@@ -14,9 +14,10 @@ CLASSIFIERS = [n for n in zoo.list_models() if zoo.get_entry(n).task == "classif
 # The models whose output is class scores (per image or per pixel) at `num_classes`. The
 # similarity models (an embedding, a two-input Siamese network) take no num_classes:
 # tests/test_similarity.py runs the registry-wide checks on them.
-# The landmarker predicts points, not classes: tests/test_localization.py.
+# The landmarker predicts points, not classes: tests/test_localization.py. The style
+# net returns an image: tests/test_style_net.py.
 CLASS_SCORES = [n for n in zoo.list_models() if zoo.get_entry(n).task not in ("similarity", "pair_similarity",
-                                                                                "landmarks")]
+                                                                                "landmarks", "style")]
 
 
 def small_shape(name):

@@ -18,7 +18,7 @@ def test_get_task_refuses_an_unknown_name_and_lists_the_known_ones():
     with pytest.raises(tasks.UnknownTask,
                        match=r"^Unknown task 'captioning'; the known tasks are "
                              r"classification, detection, landmarks, localization, "
-                             r"pair_similarity, segmentation, similarity\.$"):
+                             r"pair_similarity, segmentation, similarity, style\.$"):
         tasks.get_task("captioning")
     task = tasks.get_task("segmentation")
     assert tasks.get_task(task) is task and task.name == "segmentation"

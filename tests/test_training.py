@@ -69,7 +69,7 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     (["--batch_size=0"], "--batch_size"),
     (["--label_smoothing=2"], "--label_smoothing"),
     (["--model=resnet05"], "Did you mean resnet50"),
-    (["--dataset=no_such_dataset"], "not digits, shapes, trace, moving_digits, folder:/path, npz:/path, "
+    (["--dataset=no_such_dataset"], "not digits, shapes, trace, moving_digits, photos, folder:/path, npz:/path, "
                                         "coco:/path/annotations.json or a tfds"),
     (["--dataset=folder:/no/such/dir"], "is not a directory"),
     (["--pretrained=/no/such.keras"], "neither 'imagenet' nor an existing"),

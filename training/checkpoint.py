@@ -48,20 +48,22 @@ def restore(model, model_dir, state):
 class RunState(keras.callbacks.Callback):
     """After each epoch: best.keras if `monitor` improved, last.keras, then the checkpoint.
 
-    `monitor` improves when it rises, or stays equal while the validation loss
+    `monitor` improves when it rises (falls when not `higher_is_better`), or stays equal while the validation loss
     falls: accuracy on a small validation split saturates (digits: 0.993 for
     many epochs), and the first of equal epochs is usually the least trained.
     The checkpoint holds model and optimizer (`model.optimizer`) weights; the
     state file records the epoch, the best value, its loss and epoch, for `--resume`.
     """
 
-    def __init__(self, model_dir, monitor, state=None):
+    def __init__(self, model_dir, monitor, state=None, higher_is_better=True):
         super().__init__()
         self.model_dir = model_dir
         self.monitor = monitor
+        # Comparing sign * value keeps one rule for a loss (lower is better) too.
+        self.sign = 1.0 if higher_is_better else -1.0
         self.checkpoints = os.path.join(model_dir, "checkpoints")
         state = state or {}
-        self.best = state.get("best", float("-inf"))
+        self.best = state.get("best", -self.sign * float("inf"))
         self.best_loss = state.get("best_loss", float("-inf"))  # older states: no tie-break
         self.best_epoch = state.get("best_epoch")
         os.makedirs(self.checkpoints, exist_ok=True)
@@ -69,9 +71,9 @@ class RunState(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         inference = zoo.inference_model(self.model)
-        value = logs.get(self.monitor, float("-inf"))
+        value = logs.get(self.monitor, -self.sign * float("inf"))
         loss = logs.get("val_loss", float("inf"))
-        if value > self.best or (value == self.best and loss < self.best_loss) \
+        if self.sign * value > self.sign * self.best or (value == self.best and loss < self.best_loss) \
                 or self.best_epoch is None:
             self.best, self.best_loss, self.best_epoch = value, loss, epoch + 1
             atomic_save(inference, os.path.join(self.model_dir, "best.keras"))

@@ -20,7 +20,7 @@ class RunConfig:
     # model and data
     model: str = "lenet5_relu"
     model_args: tuple = ()  # "name=value" strings, parsed by flags.parse_model_args
-    dataset: str = "digits"
+    dataset: str | None = None  # None: the model's task's default (digits; photos for style)
     data_dir: str | None = None
     download: bool = True
     classes: tuple = ()
@@ -50,13 +50,22 @@ class RunConfig:
     resume: bool = False
     export: tuple = ("saved_model", "tflite")
     explain: tuple = ()  # zoo.explain parts drawn into <model_dir>/explain at the end; "all"
+    # the style task's own (training/tasks/style.py); None: its defaults
+    style_image: str | None = None
+    content_layer: str | None = None
+    style_layers: tuple = ()
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    perceptual_weights: str = "auto"
 
-    def with_model_defaults(self, entry):
-        """This config with what it leaves to the model filled from its registry
-        `entry`: the augmentations it trains with by default."""
-        if self.augment is not None:
-            return self
-        return dataclasses.replace(self, augment=tuple(entry.augment))
+    def with_model_defaults(self, entry, task):
+        """This config with what it leaves to the model filled in: the augmentations
+        it trains with by default (its registry `entry`'s), the dataset and the
+        settings of its task (a training.tasks.Task)."""
+        changes = {"dataset": self.dataset or task.default_dataset, **task.resolve_settings(self)}
+        if self.augment is None:
+            changes["augment"] = tuple(entry.augment)
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_flags(cls, flag_values):
@@ -99,20 +108,24 @@ class RunConfig:
             return cls.from_flag_lines(line for line in f if line.strip())
 
     def with_absolute_paths(self):
-        """model_dir, data_dir, pretrained and folder: / coco: datasets as absolute paths."""
+        """model_dir, data_dir, pretrained, a style image file and folder: / coco: datasets
+        as absolute paths."""
         def absolute(path):
             return None if path is None else os.path.abspath(os.path.expanduser(path))
 
         dataset = self.dataset
         for prefix in ("folder:", "coco:"):
-            if dataset.startswith(prefix):
+            if dataset and dataset.startswith(prefix):
                 dataset = prefix + absolute(dataset[len(prefix):])
         pretrained = self.pretrained
         if pretrained not in (None, "imagenet"):
             pretrained = absolute(pretrained)
+        style_image = self.style_image  # a file, or the name of a bundled sample
+        if style_image and os.path.exists(style_image):
+            style_image = absolute(style_image)
         return dataclasses.replace(self, model_dir=absolute(self.model_dir),
                                    data_dir=absolute(self.data_dir), dataset=dataset,
-                                   pretrained=pretrained)
+                                   pretrained=pretrained, style_image=style_image)
 
     def flagfile_lines(self):
         """`--name=value` lines (absl flagfile syntax) for every field that is set."""

@@ -1,6 +1,7 @@
 """Datasets as tf.data: digits (embedded default), shapes (synthetic segmentation),
-a folder of class sub-folders, or any tfds name; for 1D and 3D models trace (UCR
-signals), moving_digits (synthetic clips) and npz:/path (anyone's arrays).
+photos (scikit-image's, for style models), a folder of class sub-folders, or any
+tfds name; for 1D and 3D models trace (UCR signals), moving_digits (synthetic
+clips) and npz:/path (anyone's arrays).
 
 Every source gives unbatched (image, target) splits "train", "validation" and
 "test"; images are resized to the model's input and adapted to its channels
@@ -36,7 +37,7 @@ from zoo.utils import IMAGE_EXTENSIONS
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
-EMBEDDED_DATASETS = ("digits", "shapes", "trace", "moving_digits")
+EMBEDDED_DATASETS = ("digits", "shapes", "trace", "moving_digits", "photos")
 SEGMENTATION_ONLY = ("shapes",)  # embedded datasets with masks and no class labels
 
 # tfds segmentation sets: name -> (mask feature, class names, offset subtracted from mask values)
@@ -59,6 +60,17 @@ SHAPES_SPLIT_SIZES = {"train": 256, "validation": 64, "test": 64}
 MOVING_DIGITS = {"clips": 1200, "frames": 32, "size": 32, "seed": 0}
 # The four classes: the directions of the horizontal and the vertical digit.
 MOVING_DIRECTIONS = ("left_up", "left_down", "right_up", "right_down")
+
+# photos: scikit-image's bundled photos (in its wheel, no download), split by photo so
+# that no test crop comes from a training photo, as random square crops (side a share
+# of the photo's shorter side, drawn in [min_side, 1]); grey photos become RGB. The
+# content images of the style task (training/tasks/style.py). No textures (brick,
+# grass, gravel: style images) and no drawings (text, logo).
+PHOTOS = {"train": ("astronaut", "camera", "clock", "coins", "hubble_deep_field",
+                    "immunohistochemistry", "moon", "retina"),
+          "validation": ("coffee",), "test": ("chelsea", "rocket")}
+PHOTO_CROPS = {"train": 16, "validation": 4, "test": 4}  # per photo
+PHOTO_MIN_SIDE = 0.4
 
 # UCR Trace (Roverso 2000; 4 classes, 100 + 100 series of length 275) as
 # tslearn's wheel ships it: read from the installed package, never downloaded.
@@ -138,7 +150,7 @@ def check_name(name):
     try:
         tfds.builder_cls(name.split("/")[0].split(":")[0])
     except Exception:  # tfds raises its own DatasetNotFoundError
-        raise DataError(f"{name!r} is not digits, shapes, trace, moving_digits, folder:/path, "
+        raise DataError(f"{name!r} is not digits, shapes, trace, moving_digits, photos, folder:/path, "
                         "npz:/path, coco:/path/annotations.json or a tfds dataset name (mnist, cifar10, tf_flowers, "
                         "imagenette, oxford_iiit_pet, ...).") from None
 
@@ -314,6 +326,10 @@ def classification_source(name, data_dir, download):
         return _trace()
     if name == "moving_digits":
         return _moving_digits()
+    if name == "photos":
+        raise DataError("--dataset=photos holds unlabelled photos, the content images of style "
+                        "models (--model=style_net); a classifier needs labels (e.g. digits, "
+                        "folder:/path).")
     if name == "shapes":
         raise DataError("--dataset=shapes has masks and boxes, no image labels; use a "
                         "segmentation or detection model (e.g. --model=unet, --model=yolo).")
@@ -485,6 +501,35 @@ def moving_digits(clips, frames=32, size=32, seed=0):
                 window = out[clip, frame, row:row + 8, col:col + 8]
                 np.maximum(window, digit, out=window)
     return np.rint(out * 255).astype("uint8")[..., None], labels.astype("int32")
+
+
+def photo_crops(names, crops, seed=0, min_side=PHOTO_MIN_SIDE):
+    """Random square crops (uint8 RGB, sizes differ) of scikit-image's bundled photos
+    `names`, `crops` of each: side in [min_side, 1] of the shorter side, anywhere."""
+    from skimage import data as skimage_data
+
+    rng = np.random.default_rng(seed)
+    for name in names:
+        photo = getattr(skimage_data, name)()
+        photo = np.repeat(photo[..., None], 3, -1) if photo.ndim == 2 else photo[..., :3]
+        height, width = photo.shape[:2]
+        for _ in range(crops):
+            side = int(rng.uniform(min_side, 1.0) * min(height, width))
+            top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+            yield photo[top:top + side, left:left + side]
+
+
+def photos_source():
+    """The `photos` splits: (crop, 0) examples; one class, "photo" (the labels are unused)."""
+    signature = (tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((), tf.int32))
+
+    def split(name, index):
+        def examples():
+            for crop in photo_crops(PHOTOS[name], PHOTO_CROPS[name], seed=index):
+                yield crop, 0
+        return tf.data.Dataset.from_generator(examples, output_signature=signature)
+
+    return {name: split(name, index) for index, name in enumerate(SPLITS)}, ("photo",)
 
 
 def _moving_digits():

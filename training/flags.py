@@ -12,6 +12,7 @@ from absl import flags
 import zoo
 from training.config import RunConfig
 from zoo.explain.parts import PARTS, check_parts
+from zoo.synthesis import SAMPLES
 from zoo.utils import did_you_mean
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop")
@@ -25,7 +26,9 @@ flags.DEFINE_string("model", D.model, "Registered model name (see zoo.list_model
 flags.DEFINE_list("model_args", list(D.model_args), "The model family's own arguments for "
                   "zoo.build, e.g. base_filters=16,depth=3 (values are Python literals).")
 flags.DEFINE_string("dataset", D.dataset,
+                    "Default: the model's task's own (digits; photos for style_net). "
                     "digits (scikit-learn's 8x8 digits), shapes (synthetic segmentation), "
+                    "photos (scikit-image's photos as random crops: style content images), "
                     "folder:/path (one sub-folder per class), a tfds name (mnist, "
                     "cifar10, tf_flowers, oxford_iiit_pet, ...); for 1D and 3D models trace "
                     "(UCR Trace signals, from the tslearn package), moving_digits (synthetic "
@@ -92,6 +95,65 @@ flags.DEFINE_list("explain", list(D.explain),
                   "After training, draw what best.keras learned into <model_dir>/explain, on the "
                   f"test split (zoo-explain's pictures): a comma list of {', '.join(PARTS)}, or "
                   "all (those that apply to the model's task). Empty: none.")
+
+# The style task's (training/tasks/style.py); other tasks refuse them (_check_task_settings).
+flags.DEFINE_string("style_image", D.style_image,
+                    "Style models: the style to learn, an image file or one of scikit-image's "
+                    f"bundled images ({', '.join(SAMPLES)}).")
+flags.DEFINE_string("content_layer", D.content_layer, "Style models: the loss network's layer "
+                    "whose features the output keeps (default: Johnson et al.'s block2_conv2_relu).")
+flags.DEFINE_list("style_layers", list(D.style_layers), "Style models: the loss network's layers "
+                  "whose Gram matrices the output matches (default: Johnson et al.'s "
+                  "block1_conv2_relu, block2_conv2_relu, block3_conv3_relu, block4_conv3_relu).")
+flags.DEFINE_float("style_weight", D.style_weight, "Style models: the style cost's weight "
+                   "against the content cost's 1 (both relative to their targets' own norms).",
+                   lower_bound=0)
+flags.DEFINE_float("tv_weight", D.tv_weight, "Style models: the total variation's weight "
+                   "(squared differences of neighbouring pixels in [0, 1], per pixel).",
+                   lower_bound=0)
+flags.DEFINE_string("perceptual_weights", D.perceptual_weights,
+                    "Style models: the loss network's (a zoo vgg16) weights: imagenet, none "
+                    "(random: textures still transfer), a weights file, or auto (imagenet when "
+                    "its file is in keras' cache, else none, with a warning).")
+TASK_SETTINGS = ("style_image", "content_layer", "style_layers", "style_weight", "tv_weight",
+                 "perceptual_weights")
+
+
+@flags.validator("style_image", message="bad --style_image")
+def _check_style_image(value):
+    if value is None or value in SAMPLES or os.path.isfile(value):
+        return True
+    raise flags.ValidationError(f"--style_image={value!r} is neither an image file nor one of "
+                                f"scikit-image's bundled images ({', '.join(SAMPLES)})."
+                                f"{did_you_mean(value, SAMPLES)}")
+
+
+@flags.validator("perceptual_weights", message="bad --perceptual_weights")
+def _check_perceptual_weights(value):
+    if value in ("auto", "imagenet", "none") or os.path.isfile(value):
+        return True
+    raise flags.ValidationError(f"--perceptual_weights={value!r} is not auto, imagenet, none or "
+                                "an existing weights file.")
+
+
+@flags.multi_flags_validator(["model", *TASK_SETTINGS], message="flag of another task")
+def _check_task_settings(values):
+    from training import tasks
+
+    if values["model"] not in zoo.list_models():
+        return True  # reported by the --model validator
+    task = tasks.get_task(zoo.get_entry(values["model"]).task)
+
+    def is_set(name):
+        value, default = values[name], getattr(D, name)
+        return (tuple(value) if isinstance(default, tuple) else value) != default
+
+    given = [name for name in TASK_SETTINGS if is_set(name) and name not in task.settings]
+    if given:
+        raise flags.ValidationError(
+            f"--{given[0]} is a setting of style models (e.g. --model=style_net); "
+            f"--model={values['model']} is a {task.name} model: drop it.")
+    return True
 
 
 @flags.validator("explain", message="bad --explain")
@@ -179,6 +241,8 @@ def _check_model_args(values):
 def _check_dataset(name):
     from training import data
 
+    if name is None:
+        return True  # the model's task's default
     try:
         data.check_name(name)
     except ValueError as error:
@@ -231,7 +295,7 @@ def _check_task(values):
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
     task = tasks.get_task(zoo.get_entry(values["model"]).task)
-    refused = task.check_dataset(values["dataset"], model=values["model"])
+    refused = task.check_dataset(values["dataset"] or task.default_dataset, model=values["model"])
     if refused:
         raise flags.ValidationError(refused)
     return True

@@ -214,6 +214,10 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     strategy = distribute.make_strategy(config.strategy)
     multi_worker = distribute.is_multi_worker(strategy)
     chief, worker = distribute.worker_role(strategy)
+    # Everything that can fail cheaply comes before the precision probe and the run folder.
+    entry = zoo.get_entry(config.model)
+    task = tasks.get_task(entry.task)
+    config = config.with_model_defaults(entry, task)
     if config.model_dir is None:
         config = dataclasses.replace(config, model_dir=os.path.abspath(
             default_model_dir(config.model, config.dataset)))
@@ -223,14 +227,11 @@ def train(config: RunConfig | None = None, callbacks=()) -> dict:
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    # Everything that can fail cheaply comes before the precision probe and the run folder.
-    entry = zoo.get_entry(config.model)
-    config = config.with_model_defaults(entry)
-    task = tasks.get_task(entry.task)
     model_args = harness_flags.parse_model_args(config.model_args)
     image_shape = model_input_shape(config, entry)
     if len(image_shape) == 3:  # images: the run records the size it used
         config = dataclasses.replace(config, image_size=image_shape[0])
+    task = task.for_run(config)  # its own settings bound (style: the style image, loss network)
     _check_explain(config, task, image_shape)
     data = data_lib.load(config.dataset, image_shape=image_shape, task=task,
                          data_dir=config.data_dir, classes=config.classes,
@@ -294,7 +295,8 @@ def _train_in(config, run_dir, state, data, donor, model_args, entry, task, stra
     trainer = loop.Trainer(model, strategy=strategy, task=task, num_classes=data.num_classes,
                            loss_weights=entry.loss_weights if len(model.outputs) > 1 else None,
                            label_smoothing=config.label_smoothing)
-    run_state = checkpoint.RunState(run_dir, task.monitor, state)
+    run_state = checkpoint.RunState(run_dir, task.monitor, state,
+                                     higher_is_better=task.monitor_higher_is_better)
     csv_path = os.path.join(run_dir, "training.csv")
     all_callbacks = [*callbacks, outputs.EpochCSV(csv_path, kept=state["epoch"] if state else 0),
                      outputs.tensorboard_callback(os.path.join(run_dir, "logs")), run_state]

@@ -14,6 +14,7 @@
     detector = zoo.build("yolo", backbone="mobilenet_v2", num_classes=3)
     zoo.detection_model(detector)           # decoding and NMS inside the graph
     zoo.convolutionalize(zoo.build("lenet5"))  # sliding windows in one pass
+    stylizer = zoo.build("style_net", input_shape=(None, None, 3))  # fast style transfer
 """
 
 # Importing a family registers its models; boxes, explain, losses and synthesis are tools.
@@ -29,6 +30,7 @@ from zoo import (  # noqa: F401
     mobilenet,
     resnet,
     similarity,
+    style_net,
     synthesis,
     unet,
     vgg,

@@ -22,7 +22,7 @@ from training.errors import HarnessError
 _MODULES = {"classification": "classification", "detection": "detection",
             "landmarks": "localization", "localization": "localization",
             "pair_similarity": "pair_similarity", "segmentation": "segmentation",
-            "similarity": "similarity"}
+            "similarity": "similarity", "style": "style"}
 _EXTRA = {}  # tasks registered at run time (`register`), e.g. by tests
 
 
@@ -38,8 +38,15 @@ class Task:
     """
 
     name = None
-    # The validation metric that picks the best epoch; higher is better.
+    # The validation metric that picks the best epoch; higher is better unless
+    # `monitor_higher_is_better` is False (a loss).
     monitor = None
+    monitor_higher_is_better = True
+    # The dataset a run trains on when --dataset is not given.
+    default_dataset = "digits"
+    # The RunConfig fields of this task's own settings (style: --style_image, ...);
+    # a run of another task refuses them.
+    settings = ()
     # What export's metadata calls the main output ("logits", "per_pixel_logits").
     output_kind = None
     # True: the output has one channel per class, so the model is built with the
@@ -78,6 +85,17 @@ class Task:
         `split_metrics` (inside the compiled step): by default all of both; a task with
         large outputs keeps less (detection: the detections, not the raw grid)."""
         return targets, outputs
+
+    def resolve_settings(self, config):
+        """{field: value} of this task's `settings` with what `config` leaves open filled
+        in (recorded in the run's flags.txt); raises HarnessError for a bad or missing one."""
+        return {}
+
+    def for_run(self, config):
+        """This task as the run `config` (settings resolved) sets it up: a task with
+        settings of its own (style: the style image's Gram matrices, the loss network)
+        returns a copy bound to them."""
+        return self
 
     def for_model(self, model, *, class_names=()):
         """This task as it trains `model` on classes `class_names`: a task whose targets

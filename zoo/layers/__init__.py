@@ -19,10 +19,18 @@ from zoo.layers.pair import PairFeatures
 from zoo.layers.preprocess import Preprocess
 from zoo.layers.rank import RANKS, depthwise_conv, nd, spatial_dims
 from zoo.layers.residual import basic_block, bottleneck_block
+from zoo.layers.style import (
+    InstanceNormalization,
+    NearestUpSampling2D,
+    PixelRange,
+    ReflectionPadding2D,
+    instance_norm,
+)
 
-__all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "LocalResponseNormalization",
-           "PairFeatures", "Preprocess", "YoloDetections", "YoloGrid",
+__all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "InstanceNormalization",
+           "LocalResponseNormalization", "NearestUpSampling2D",
+           "PairFeatures", "PixelRange", "Preprocess", "ReflectionPadding2D", "YoloDetections", "YoloGrid",
            "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
-           "depthwise_conv", "depthwise_separable_block", "global_pool", "inception_module",
+           "depthwise_conv", "depthwise_separable_block", "global_pool", "inception_module", "instance_norm",
            "inverted_residual", "make_divisible", "mbconv", "nd", "spatial_dims", "squeeze_excite"]
