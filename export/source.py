@@ -13,6 +13,9 @@ from zoo import layers as zl
 # What a detection model's four outputs (zoo.detection_model) hold: boxes [N, 4] as
 # (x_min, y_min, x_max, y_max) pixels, scores [N], classes [N] (-1 past the count), count.
 DETECTION_KINDS = ("detection_boxes", "detection_scores", "detection_classes", "detection_count")
+# A raw YOLO grid (zoo.layers.YoloGrid): what a detection run's best.keras returns,
+# before zoo.detection_model adds decoding and NMS.
+YOLO_GRID = "yolo_grid"
 
 
 def parse_shape(text):
@@ -141,11 +144,14 @@ def output_kinds(model):
     image from a single-output model is logits (embeddings after an L2
     normalisation), a map at the input's height and width per-pixel logits
     (probabilities after a softmax), a detector's four outputs DETECTION_KINDS,
-    anything else features. Callers that know
+    a YOLO grid YOLO_GRID, anything else features. Callers that know
     better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
-    if [type(t._keras_history.operation) for t in model.outputs] == [zl.YoloDetections] * 4:
+    layers = [type(t._keras_history.operation) for t in model.outputs]
+    if layers == [zl.YoloDetections] * 4:
         return list(DETECTION_KINDS)
+    if layers == [zl.YoloGrid]:
+        return [YOLO_GRID]
     kinds = []
     for tensor in model.outputs:
         shape = tuple(tensor.shape)
