@@ -115,3 +115,44 @@ def test_dataset_arrays_keep_box_labels_for_representative_data():
     assert images.shape == (4, 64, 64, 3) and 0 <= images.min() and images.max() <= 255
     assert labels["boxes"].shape[::2] == (4, 4) and labels["classes"].shape[0] == 4
     assert (labels["classes"] >= 0).any(axis=1).all() and names == ["circle", "square"]
+
+
+def op_tensor_types(flatbuffer):
+    """{op name: {(input types, output types), ...}} over the flatbuffer's main graph."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    graph, found = model.Subgraphs(0), {}
+    for o in range(graph.OperatorsLength()):
+        op = graph.Operators(o)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        ins = tuple(types[graph.Tensors(op.Inputs(i)).Type()] for i in range(op.InputsLength())
+                    if op.Inputs(i) >= 0)
+        outs = tuple(types[graph.Tensors(op.Outputs(i)).Type()] for i in range(op.OutputsLength()))
+        found.setdefault(names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())], set()).add((ins, outs))
+    return found
+
+
+def test_int8_detector_runs_the_network_in_int8_and_nms_in_float_with_the_same_detections(trained, tmp_path):
+    import export
+
+    model, _, images = trained
+    detector = zoo.detection_model(model, **EXPORT_THRESHOLDS)
+    common = dict(formats="tflite", held_out=images, latency_runs=0)
+    plain = export.export_model(detector, tmp_path / "float", **common)["tflite"]
+    int8 = export.export_model(detector, tmp_path / "int8", quantize="int8", representative_data=images,
+                               **common)["tflite"]
+    assert int8["bytes"] < 0.5 * plain["bytes"] and int8["float32_layers"] == ["detections"]
+    with open(int8["path"], "rb") as f:
+        ops = op_tensor_types(f.read())
+    assert {outs for _, outs in ops["CONV_2D"]} == {("INT8",)}  # the network: int8
+    (nms_inputs, _), = ops["NON_MAX_SUPPRESSION_V5"]
+    assert nms_inputs[:2] == ("FLOAT32", "FLOAT32")  # boxes and scores
+    assert not any("INT8" in ins for ins, _ in ops["LOGISTIC"] | ops["EXP"])  # decoding: float32
+    # parity: every Keras detection found again, same class, IoU >= 0.5 (export's int8 rule)
+    parity = int8["parity"]
+    assert parity["passed"] and parity["detections"] == 2 * len(SCENES)
+    assert parity["detection_agreement"] == 1.0 and parity["min_matched_iou"] > 0.85
+    assert parity["max_score_error"] < 0.02
