@@ -38,17 +38,28 @@ flags.DEFINE_integer("num_threads", None, "Threads of the TFLite interpreter whe
 flags.mark_flags_as_required(["model", "output_dir"])
 
 
-def _dataset_images(name, model, value_range):
-    """(train images, test images, class names) of --representative_data `name`, at the
-    model's input shape and range, with the targets of the task its output is for."""
-    import training  # noqa: F401  (the harness's data module; only this CLI resolves names)
-    from export import ExportError, source
-    from training import data, tasks
+def _task_form(model):
+    """(the model to export, its output kinds or None, its task or None): a model whose
+    output a harness task names is exported as the harness exports that task's runs
+    (`task.export_model`: a raw YOLO grid gets its decoding and NMS inside)."""
+    import training  # noqa: F401  (the harness's tasks; the export library never imports them)
+    from training import tasks
 
-    kind = source.output_kinds(model)[0]
-    task = next((t for t in tasks.all_tasks() if t.output_kind == kind), "classification")
-    load = functools.partial(data.arrays, name, image_shape=tuple(model.inputs[0].shape[1:]),
-                             value_range=value_range, task=task)
+    task = tasks.of_model(model)
+    if task is None:
+        return model, None, None
+    exported, kinds = task.export_model(model)
+    return exported, kinds, task
+
+
+def _dataset_images(name, image_shape, value_range, task):
+    """(train images, test images, class names) of --representative_data `name`, at the
+    model's input shape and range, with the targets of `task` (default classification)."""
+    from export import ExportError
+    from training import data
+
+    load = functools.partial(data.arrays, name, image_shape=image_shape,
+                             value_range=value_range, task=task or "classification")
     try:
         train, _, class_names = load(split="train")
         return train, load(split="test")[0], class_names
@@ -77,10 +88,12 @@ def main(argv):
         model = export.load_model(FLAGS.model, source.parse_shape(FLAGS.input_shape),
                                   FLAGS.num_classes)
         value_range = value_range or source.value_range_of(model)
+        name = model.name  # the files keep the trained model's name, as the harness's do
+        model, kinds, task = _task_form(model)
         representative, held_out, labels = None, None, FLAGS.labels
         if FLAGS.representative_data:
             representative, held_out, class_names = _dataset_images(
-                FLAGS.representative_data, model, value_range)
+                FLAGS.representative_data, tuple(model.inputs[0].shape[1:]), value_range, task)
             labels = labels or class_names
         result = export.export_model(
             model, FLAGS.output_dir, formats=FLAGS.formats, quantize=FLAGS.quantize,
@@ -88,7 +101,7 @@ def main(argv):
             representative_steps=FLAGS.representative_steps, quantized_io=FLAGS.quantized_io,
             allow_flex=FLAGS.allow_flex, parity_threshold=FLAGS.parity_threshold,
             value_range=value_range, labels=labels, latency_runs=FLAGS.latency_runs,
-            num_threads=FLAGS.num_threads)
+            num_threads=FLAGS.num_threads, output_kinds=kinds, name=name)
     except export.ExportError as error:
         cli.fail("zoo-export", error)
     print(report.summary(result))

@@ -191,7 +191,9 @@ def _tflite(job, stage, sm_path, *, result, quantize, representative, representa
     """Step 3: the TFLite file, its parity with Keras and its latency; returns its I/O details."""
     logging.info("Converting %s to TFLite (%s)", job.name, quantize)
     tflite.check_runtime_support(job.model)
-    flat = tflite.convert(sm_path, quantize, representative, representative_steps, quantized_io)
+    float_layers = tflite.float_layer_names(job.model)
+    flat = tflite.convert(sm_path, quantize, representative, representative_steps, quantized_io,
+                          float_layers=float_layers)
     counts = tflite.op_counts(flat)
     flex = tflite.check_flex(flat, job.model, allow_flex)
     io = None
@@ -212,6 +214,7 @@ def _tflite(job, stage, sm_path, *, result, quantize, representative, representa
         "representative": ({"data": "array", "steps": min(representative_steps, len(representative))}
                            if int8 else None),
         "op_counts": counts, "ops_total": sum(counts.values()), "flex": flex, "parity": check,
+        "float32_layers": float_layers if int8 else [],  # the layers an int8 model runs in float
     }
     result["artifacts"].append({"format": "tflite", "path": stage.final(file_name),
                                 "bytes": len(flat)})

@@ -129,7 +129,11 @@ def summary(report):
     tfl = report.get("tflite")
     if tfl:
         p = tfl["parity"]
-        if p.get("checked"):
+        if p.get("checked") and "detection_agreement" in p:  # a detector: detections matched
+            lines.append(f"  parity ({tfl['quantize']}, {p['samples']} images): "
+                         f"{p['detections']} detections, agreement {p['detection_agreement']:.4f} "
+                         f"(same class, IoU >= {p['rule']['min_iou']})")
+        elif p.get("checked"):
             o = p["outputs"][0]
             agreement = (f"top-1 agreement {o['top1_agreement']:.4f}" if "top1_agreement" in o
                          else f"mean abs error {o['mean_abs_error']:.3g}; the {o['statistic']} "

@@ -16,6 +16,9 @@ DETECTION_KINDS = ("detection_boxes", "detection_scores", "detection_classes", "
 # What an image-to-image model's output holds (zoo.layers.PixelRange's, e.g. style_net):
 # 0-255 pixels of the input's size.
 IMAGE_KINDS = ("image",)
+# A raw YOLO grid (zoo.layers.YoloGrid): what a detection run's best.keras returns,
+# before zoo.detection_model adds decoding and NMS.
+YOLO_GRID = "yolo_grid"
 
 
 def parse_shape(text):
@@ -144,14 +147,17 @@ def output_kinds(model):
     image from a single-output model is logits (embeddings after an L2
     normalisation), a map at the input's height and width per-pixel logits
     (probabilities after a softmax), a detector's four outputs DETECTION_KINDS, pixels
-    out of zoo.layers.PixelRange IMAGE_KINDS,
-    anything else features. Callers that know
+    out of zoo.layers.PixelRange IMAGE_KINDS, a YOLO grid YOLO_GRID, anything else
+    features. Callers that know
     better (the harness knows its task) pass output_kinds."""
     size = tuple(model.inputs[0].shape[1:3])
-    if [type(t._keras_history.operation) for t in model.outputs] == [zl.YoloDetections] * 4:
+    layers = [type(t._keras_history.operation) for t in model.outputs]
+    if layers == [zl.YoloDetections] * 4:
         return list(DETECTION_KINDS)
-    if [type(t._keras_history.operation) for t in model.outputs] == [zl.PixelRange]:
+    if layers == [zl.PixelRange]:
         return list(IMAGE_KINDS)
+    if layers == [zl.YoloGrid]:
+        return [YOLO_GRID]
     kinds = []
     for tensor in model.outputs:
         shape = tuple(tensor.shape)

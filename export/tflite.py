@@ -2,6 +2,7 @@
 and full-integer quantization; op inventory and Flex (SELECT_TF_OPS) detection."""
 
 import collections
+import re
 
 import keras
 import numpy as np
@@ -9,6 +10,7 @@ import tensorflow as tf
 from ai_edge_litert import schema_py_generated as schema
 
 from export.errors import ExportError, FlexOpsError
+from zoo import layers as zl
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 QUANTIZED_IO = {"int8": tf.int8, "uint8": tf.uint8}
@@ -16,13 +18,25 @@ FLEX_PREFIX = "Flex"
 _BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
+# Layers whose ops an int8 model keeps in float32: a detector's decoding and NMS
+# (zoo.layers.YoloDetections; LiteRT's NMS kernel is float only, and the quantizer
+# garbles the decoded boxes). The network before them runs in int8.
+FLOAT_LAYERS = (zl.YoloDetections,)
+
+
+def float_layer_names(model):
+    """Names of `model`'s layers that an int8 conversion keeps in float32."""
+    return [layer.name for layer in _leaf_layers(model) if isinstance(layer, FLOAT_LAYERS)]
+
+
 def convert(saved_model_dir, quantize="none", representative=None, representative_steps=100,
-            quantized_io="int8"):
+            quantized_io="int8", float_layers=()):
     """The TFLite flatbuffer (bytes) of the SavedModel at `saved_model_dir`.
 
     Select TF ops are enabled so that conversion succeeds and reports which
     ops need them; `check_flex` refuses the result unless Flex is allowed.
     `representative` (images, float32, model input range) calibrates int8.
+    `float_layers`: names of Keras layers whose ops int8 keeps in float32.
     """
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; got {quantize!r}.")
@@ -46,10 +60,34 @@ def convert(saved_model_dir, quantize="none", representative=None, representativ
         converter.inference_output_type = QUANTIZED_IO[quantized_io]
     converter.target_spec.supported_ops = [builtins, tf.lite.OpsSet.SELECT_TF_OPS]
     try:
+        if quantize == "int8" and float_layers:
+            return _int8_except(converter, float_layers, QUANTIZED_IO[quantized_io])
         return converter.convert()
     except Exception as error:  # ConverterError carries the MLIR diagnostics
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(f"TFLite conversion ({quantize}) failed: {first}") from error
+
+
+def _int8_except(converter, layer_names, io_type):
+    """Full-integer quantization but for the ops of the Keras layers `layer_names`,
+    which stay float32 between a DEQUANTIZE and their float outputs. The converter
+    calibrates, then the MLIR quantizer runs with those ops' tensors denylisted (as
+    tf.lite.experimental.QuantizationDebugger does; that public wrapper cannot set
+    the input type). A layer's ops are named "<model scope>/<layer name>[_n]/..."."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    scope = re.compile(rf"(^|/)({'|'.join(map(re.escape, layer_names))})(_\d+)?/")
+    model = schema.Model.GetRootAs(calibrated, 0)
+    names = sorted({name for s in range(model.SubgraphsLength())
+                    for t in range(model.Subgraphs(s).TensorsLength())
+                    for name in [model.Subgraphs(s).Tensors(t).Name().decode()]
+                    if any(scope.search(part) for part in name.split(";"))})
+    if not names:
+        raise ExportError(f"int8: no ops of layer(s) {', '.join(layer_names)} found to keep in float32.")
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+                         denylisted_nodes=names)
 
 
 def op_counts(flatbuffer):

@@ -162,6 +162,31 @@ def test_anchors_come_from_the_training_boxes_unless_given():
 
 @pytest.mark.parametrize("names", [["flip"], ["crop"], ["flip", "crop", "color"]])
 def test_augmented_boxes_still_bound_their_rectangles(names):
+    augmenter = augment.build_box_augmenter(names, image_shape=(48, 48, 3), seed=1,
+                                            value_range=(0, 1))
+    assert_boxes_bound_their_rectangles(augmenter)
+
+
+def test_a_default_detection_run_flips_and_shifts_the_boxes_with_the_pixels():
+    from training import train
+    from training.config import RunConfig
+
+    entry = zoo.get_entry("yolo")
+    config = RunConfig(model="yolo", dataset="shapes").with_model_defaults(entry)
+    assert config.augment == ("flip", "crop")
+    assert RunConfig(model="yolo", augment=()).with_model_defaults(entry).augment == ()
+    # the augmenters the harness builds for that run (train._augmenters, as _batches calls it)
+    augmenter, batch_augmenter = train._augmenters(config.augment, "detection", (48, 48, 3), 2,
+                                                   config.seed, None)
+    assert isinstance(augmenter, augment.BoxAugmenter) and batch_augmenter is None
+    assert [type(layer).__name__ for layer in augmenter.moving] == ["RandomFlip", "RandomTranslation"]
+    assert_boxes_bound_their_rectangles(augmenter)
+
+
+def assert_boxes_bound_their_rectangles(augmenter):
+    """`augmenter` moves 16 images of one white rectangle each, boxes relative xyxy:
+    each moved box is the moved rectangle's extent, padding rows stay empty, and
+    some boxes did move."""
     rng = np.random.default_rng(0)
     images = np.zeros((16, 48, 48, 3), "float32")
     boxes = np.zeros((16, 3, 4), "float32")
@@ -171,8 +196,6 @@ def test_augmented_boxes_still_bound_their_rectangles(names):
         x2, y2 = x1 + rng.integers(8, 16), y1 + rng.integers(8, 16)
         images[i, y1:y2, x1:x2] = 1.0
         boxes[i, 0], classes[i, 0] = np.array([x1, y1, x2, y2]) / 48, 0
-    augmenter = augment.build_box_augmenter(names, image_shape=(48, 48, 3), seed=1,
-                                            value_range=(0, 1))
     moved, label = augmenter(tf.constant(images), {"boxes": tf.constant(boxes),
                                                    "classes": tf.constant(classes)})
     moved, got = moved.numpy(), label["boxes"].numpy() * 48

@@ -250,11 +250,12 @@ def arrays(name, *, image_shape, split, value_range=(0.0, 1.0), task="classifica
 
 def split_arrays(ds, *, value_range=(0.0, 1.0), limit=2048):
     """(images, labels) of the first `limit` examples of a cached or float split
-    `ds` as numpy, images in `value_range`."""
+    `ds` as numpy, images in `value_range`; dict labels (boxes and classes) as a
+    dict of stacked arrays."""
     pairs = list(ds.take(limit).map(lambda x, y: (to_unit(x), y)).as_numpy_iterator())
     low, high = value_range
     images = np.stack([image for image, _ in pairs]) * (high - low) + low
-    return images, np.stack([target for _, target in pairs])
+    return images, tf.nest.map_structure(lambda *targets: np.stack(targets), *[y for _, y in pairs])
 
 
 def sample_images(ds, limit=2000):

@@ -55,7 +55,8 @@ flags.DEFINE_float("label_smoothing", D.label_smoothing, "Label smoothing.", low
                    upper_bound=1)
 flags.DEFINE_list("augment", D.augment, "Comma list of augmentations (training only): "
                   "flip, crop, resized_crop, pca, rotate, shear, elastic, color, mixup, cutmix. "
-                  "Default: the model's own (crop for lenet5_relu, none for most); empty: none.")
+                  "Default: the model's own (crop for lenet5_relu, flip,crop for yolo, none for "
+                  "most); empty: none.")
 flags.DEFINE_integer("precise_bn_batches", D.precise_bn_batches,
                      "Precise BatchNorm: before each evaluation, set the BatchNorm moving "
                      "statistics to those of this many training batches (at most an epoch's; "

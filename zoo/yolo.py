@@ -110,8 +110,10 @@ def _build_yolo(options, *, backbone="mobilenet_v2", anchors=YOLOV2_VOC_ANCHORS,
     return options.finish(inputs, x, head=head)
 
 
+# The harness's default augmentation: a horizontal flip and a shift of up to 1/8 of the
+# side, both moving the boxes with the pixels (a box shifted out of the image is dropped).
 register_model("yolo", _build_yolo, paper=PAPER, input_shape=(416, 416, 3), num_classes=20, min_size=32,
-               task="detection")
+               task="detection", augment=("flip", "crop"))
 
 
 def grid_layer(model):

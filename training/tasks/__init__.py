@@ -203,3 +203,16 @@ def get_task(name):
 
 def all_tasks():
     return [get_task(n) for n in names()]
+
+
+def of_model(model):
+    """The task whose output `model` holds, told by the model itself (export's
+    `output_kinds`: a YOLO grid is detection's, logits classification's), or None
+    when no task's `output_kind` names it: what `zoo-export` exports a .keras
+    file as, through the task's `export_model`, as the harness exports its runs."""
+    from export.source import output_kinds
+
+    kinds = output_kinds(model)
+    if len(kinds) != 1:
+        return None
+    return next((task for task in all_tasks() if task.output_kind == kinds[0]), None)

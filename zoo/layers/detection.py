@@ -76,10 +76,20 @@ class YoloDetections(keras.layers.Layer):
     The suppression is TensorFlow's NonMaxSuppressionV5 op, which TFLite runs
     as its builtin NON_MAX_SUPPRESSION_V5 (tf.image.combined_non_max_suppression
     needs Flex, and tf.image.non_max_suppression_padded converts to a large
-    while-loop graph). That op knows no classes, so each box is shifted by
-    class * (image side + 1) pixels first: boxes of different classes never
-    overlap, boxes of one class keep their IoU (up to float32 rounding of the
-    shifted coordinates, ~1e-7 * classes * image side / box side relative).
+    while-loop graph). That op knows no classes or images: one call suppresses
+    the whole batch, each box shifted first into its own square of a lattice,
+    by class * (width + 1) pixels across and image * (height + 1) down, so that
+    boxes of different classes or images never overlap and boxes of one keep
+    their IoU (up to float32 rounding of the shifted coordinates, 6e-8 relative
+    of classes * width or batch * height). Each image then keeps its best
+    `max_detections`. No loop over images (tf.map_fn): LiteRT's int8 quantizer
+    stores a loop's outputs as int8 tensor lists and garbles them (seen with
+    TF 2.21: boxes and scores 0).
+
+    A full-integer (int8) TFLite export keeps this layer in float32
+    (`export.tflite.FLOAT_LAYERS`): quantized, the decoding garbles the boxes
+    and the shifted coordinates would share one int8 step across the lattice;
+    LiteRT's NON_MAX_SUPPRESSION_V5 kernel is float only anyway.
     """
 
     def __init__(self, anchors, stride, score_threshold=0.25, iou_threshold=0.45, max_detections=100,
@@ -98,43 +108,49 @@ class YoloDetections(keras.layers.Layer):
     def call(self, grid):
         grid = ops.cast(grid, "float32")
         shape = ops.shape(grid)
-        height, width = shape[1] * self.stride, shape[2] * self.stride
+        batch, height, width = shape[0], shape[1] * self.stride, shape[2] * self.stride
         image_size = (ops.cast(height, "float32"), ops.cast(width, "float32"))
         boxes, objectness = zb.yolo_decode(grid, anchors=self.anchors, image_size=image_size)
-        lower = ops.zeros((4,), "float32")
         upper = ops.stack([image_size[1], image_size[0]] * 2)
-        boxes = ops.clip(boxes, lower, upper)
+        boxes = ops.clip(boxes, ops.zeros((4,), "float32"), upper)
         probabilities = ops.softmax(grid[..., 5:], axis=-1)
         # tf.argmax: keras' ops.argmax adds a BitwiseAnd (for -0.0) that TFLite runs only with Flex.
         classes = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         scores = objectness * ops.max(probabilities, axis=-1)
-        batch = shape[0]
-        boxes, scores, classes = (ops.reshape(boxes, (batch, -1, 4)), ops.reshape(scores, (batch, -1)),
-                                  ops.reshape(classes, (batch, -1)))
-        # Classes apart: a class's boxes live in their own square, past the others'.
-        # (expand_dims: a [..., None] slice here needs Flex's StridedSlice in TFLite.)
-        shift = ops.expand_dims(ops.cast(classes, "float32"), -1) * (ops.maximum(upper[0], upper[1]) + 1.0)
+        # Every (image, cell, anchor) of the batch in one list, suppressed in one NMS call.
+        boxes, scores, classes = ops.reshape(boxes, (-1, 4)), ops.reshape(scores, (-1,)), ops.reshape(classes, (-1,))
+        total = tf.shape(scores)[0]
+        per_image = total // batch
+        image = tf.range(total) // per_image
+        # Each (image, class) group in its own square of a lattice (x by class, y by image);
         # tf.image's order, (y_min, x_min, y_max, x_max).
-        shifted = ops.take(boxes + shift, [1, 0, 3, 2], axis=-1)
+        shift_y = ops.cast(image * (height + 1), "float32")
+        shift_x = ops.cast(classes * (width + 1), "float32")
+        shift = ops.stack([shift_y, shift_x, shift_y, shift_x], axis=-1)
+        kept, _, valid = tf.raw_ops.NonMaxSuppressionV5(
+            boxes=ops.take(boxes, [1, 0, 3, 2], axis=-1) + shift, scores=scores, max_output_size=total,
+            iou_threshold=self.iou_threshold, score_threshold=self.score_threshold, soft_nms_sigma=0.0,
+            pad_to_max_output_size=True)
+        # The kept boxes come best first; each image keeps its first max_detections, in
+        # rows image * max_detections + rank (the rank from a running count per image).
         count = self.max_detections
+        real = tf.range(total) < valid
+        owner = kept // per_image
+        member = tf.one_hot(owner, batch, dtype=tf.int32) * ops.expand_dims(ops.cast(real, "int32"), -1)
+        rank = ops.sum(tf.cumsum(member, axis=0) * member, axis=1) - 1
+        keep = ops.logical_and(real, rank < count)
+        rows = batch * count
+        slot = ops.expand_dims(ops.where(keep, owner * count + rank, rows), -1)  # row `rows`: dropped
 
-        def one_image(args):
-            image_boxes, image_shifted, image_scores, image_classes = args
-            kept, _, valid = tf.raw_ops.NonMaxSuppressionV5(
-                boxes=image_shifted, scores=image_scores, max_output_size=count,
-                iou_threshold=self.iou_threshold, score_threshold=self.score_threshold, soft_nms_sigma=0.0,
-                pad_to_max_output_size=True)
-            # Static shapes: TFLite's while loop (map_fn) needs them to run.
-            kept = tf.reshape(kept, [count])
-            real = tf.range(count) < valid
-            return (tf.where(real[:, None], tf.gather(image_boxes, kept), 0.0),
-                    tf.where(real, tf.gather(image_scores, kept), 0.0),
-                    tf.where(real, tf.gather(image_classes, kept), -1),
-                    tf.reshape(valid, []))
+        def place(values, shape):
+            return tf.reshape(tf.scatter_nd(slot, values, tf.stack([rows + 1, *shape]))[:rows],
+                              tf.stack([batch, count, *shape]))
 
-        signature = (tf.TensorSpec([count, 4], tf.float32), tf.TensorSpec([count], tf.float32),
-                     tf.TensorSpec([count], tf.int32), tf.TensorSpec([], tf.int32))
-        return tf.map_fn(one_image, (boxes, shifted, scores, classes), fn_output_signature=signature)
+        kept_boxes = tf.gather(boxes, kept) * ops.expand_dims(ops.cast(keep, "float32"), -1)
+        return (place(kept_boxes, [4]),
+                place(tf.gather(scores, kept) * ops.cast(keep, "float32"), []),
+                place((tf.gather(classes, kept) + 1) * ops.cast(keep, "int32"), []) - 1,
+                ops.sum(member * ops.expand_dims(ops.cast(keep, "int32"), -1), axis=0))
 
     def compute_output_shape(self, input_shape):
         batch, count = input_shape[0], self.max_detections
