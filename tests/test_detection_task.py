@@ -168,13 +168,14 @@ def test_augmented_boxes_still_bound_their_rectangles(names):
 
 
 def test_a_default_detection_run_flips_and_shifts_the_boxes_with_the_pixels():
-    from training import train
+    from training import tasks, train
     from training.config import RunConfig
 
     entry = zoo.get_entry("yolo")
-    config = RunConfig(model="yolo", dataset="shapes").with_model_defaults(entry)
+    task = tasks.get_task(entry.task)
+    config = RunConfig(model="yolo", dataset="shapes").with_model_defaults(entry, task)
     assert config.augment == ("flip", "crop")
-    assert RunConfig(model="yolo", augment=()).with_model_defaults(entry).augment == ()
+    assert RunConfig(model="yolo", augment=()).with_model_defaults(entry, task).augment == ()
     # the augmenters the harness builds for that run (train._augmenters, as _batches calls it)
     augmenter, batch_augmenter = train._augmenters(config.augment, "detection", (48, 48, 3), 2,
                                                    config.seed, None)
