@@ -13,6 +13,10 @@ from skimage.transform import resize  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
+# Tests of full-size default builds (zoo.model_info, cached per process): one xdist
+# worker runs them all (`--dist loadgroup`), so each model is built once per session.
+FULL_SIZE_MODELS = pytest.mark.xdist_group("full_size_models")
+
 
 def photos(size, channels=3):
     """Real RGB photos from scikit-image, resized to size x size, values 0-255."""

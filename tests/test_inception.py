@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import photos
+from conftest import FULL_SIZE_MODELS, photos
 
 import zoo
 from zoo.inception import AUX_MIN_SIZE, strip_aux
@@ -80,6 +80,7 @@ def test_features_only_strides_and_channels():
         (32, 32, 64), (16, 16, 192), (8, 8, 480), (4, 4, 832), (2, 2, 1024)]
 
 
+@FULL_SIZE_MODELS
 def test_batch_norm_model_trains_with_the_registered_loss_weights():
     info = zoo.model_info("googlenet")
     assert info["loss_weights"] == (1.0, 0.3, 0.3)

@@ -6,7 +6,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import photos
+from conftest import FULL_SIZE_MODELS, photos
 from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 
@@ -223,6 +223,7 @@ def upto(model, layer):
     ("mobilenet_v2", 300e6),  # Sandler et al., table 4
     ("efficientnet_b0", 0.39e9),  # Tan & Le, table 2 (their FLOPs are multiply-adds)
 ])
+@FULL_SIZE_MODELS
 def test_model_info_matches_the_papers(name, paper_madds):
     info = zoo.model_info(name)
     assert info["flops"] / 2 == pytest.approx(paper_madds, rel=0.02)

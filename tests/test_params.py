@@ -3,8 +3,11 @@
 import math
 
 import pytest
+from conftest import FULL_SIZE_MODELS
 
 import zoo
+
+pytestmark = FULL_SIZE_MODELS
 
 # name, build kwargs, total params (model.count_params), trainable params or None
 REFERENCE = [

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
-from conftest import photos
+from conftest import FULL_SIZE_MODELS, photos
 
 import zoo
 from training import transfer
@@ -235,6 +235,7 @@ def test_pooling_without_top():
     assert zoo.build("resnet18", include_top=False, input_shape=(64, 64, 3)).output.shape == (None, 2, 2, 512)
 
 
+@FULL_SIZE_MODELS
 def test_model_info_reports_params_flops_and_weights():
     info = zoo.model_info("resnet18")
     assert info["params"] == 11_699_112 and info["trainable_params"] == 11_689_512

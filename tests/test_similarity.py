@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import photos
+from conftest import FULL_SIZE_MODELS, photos
 
 import export
 import zoo
@@ -221,6 +221,7 @@ def test_head_layers_are_the_weighted_layers_the_top_adds():
     assert [layer.name for layer in transfer.head_layers(pairs, "siamese")] == ["predictions"]
 
 
+@FULL_SIZE_MODELS
 def test_model_info_counts_the_shared_embedding_once_per_input():
     info = zoo.model_info("siamese")
     assert info["flops"] == 2 * zoo.model_info("embedding")["flops"] + 2 * 128  # + the logistic unit

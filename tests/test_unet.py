@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import photos
+from conftest import FULL_SIZE_MODELS, photos
 
 import zoo
 
@@ -63,6 +63,7 @@ def unet_flops(size, channels, base, depth, classes):
     return 2 * (macs + size * size * c * classes)
 
 
+@FULL_SIZE_MODELS
 def test_model_info():
     info = zoo.model_info("unet")
     assert info["task"] == "segmentation" and info["num_classes"] == 2
