@@ -10,14 +10,12 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
-from test_yolo import COLOURS, OVERFIT_ANCHORS, SCENES, encode
+from test_yolo import COLOURS, OVERFIT_ANCHORS, SCENES, encode, overfit
 
 import zoo
 from export import source
 from training import tasks
 from training.tasks.detection import EXPORT_THRESHOLDS
-from zoo.losses import YoloLoss
 
 from harness_util import REPO, env
 
@@ -51,19 +49,8 @@ def trained(tmp_path_factory):
     keras.utils.set_random_seed(0)
     images = scene_images()
     targets = np.stack([encode(b, c, anchors=OVERFIT_ANCHORS) for b, c in SCENES])
-    model, loss = tiny_yolo(), YoloLoss(OVERFIT_ANCHORS)
-    optimizer = keras.optimizers.Adam(3e-3)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            value = loss(targets, model(images, training=True))
-        optimizer.apply(tape.gradient(value, model.trainable_weights), model.trainable_weights)
-        return value
-
-    first = float(step())
-    for _ in range(150):
-        last = float(step())
+    model = tiny_yolo()
+    first, last = overfit(model, images, targets, steps=150, learning_rate=3e-3)
     assert last < 0.01 * first, (first, last)
     path = tmp_path_factory.mktemp("tiny_yolo") / "best.keras"
     model.save(path)

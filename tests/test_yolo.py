@@ -314,6 +314,23 @@ SCENES = [([[4, 6, 24, 22], [36, 38, 62, 60]], [0, 1]),
 
 
 @pytest.mark.slow  # about 25 s on two busy cores
+def overfit(model, images, targets, *, steps, learning_rate):
+    """(first, last) YoloLoss of `steps` + 1 Adam steps on one batch (the anchors OVERFIT_ANCHORS)."""
+    loss, optimizer = YoloLoss(OVERFIT_ANCHORS), keras.optimizers.Adam(learning_rate)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            value = loss(targets, model(images, training=True))
+        optimizer.apply(tape.gradient(value, model.trainable_weights), model.trainable_weights)
+        return value
+
+    first = float(step())
+    for _ in range(steps):
+        last = float(step())
+    return first, last
+
+
 def test_overfits_a_few_images_and_decodes_their_boxes():
     images = np.full((len(SCENES), 64, 64, 3), 128, "float32")
     for image, (scene_boxes, classes) in zip(images, SCENES):
@@ -324,19 +341,7 @@ def test_overfits_a_few_images_and_decodes_their_boxes():
     # VGG-11 has no BatchNorm and head_convs=0 adds none: inference mode is training mode.
     model = zoo.build("yolo", backbone="vgg11", num_classes=3, input_shape=(64, 64, 3), anchors=OVERFIT_ANCHORS,
                       head_convs=0)
-    loss = YoloLoss(OVERFIT_ANCHORS)
-    optimizer = keras.optimizers.Adam(1e-3)
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            value = loss(targets, model(images, training=True))
-        optimizer.apply(tape.gradient(value, model.trainable_weights), model.trainable_weights)
-        return value
-
-    first = float(step())
-    for _ in range(80):
-        last = float(step())
+    first, last = overfit(model, images, targets, steps=80, learning_rate=1e-3)
     assert last < 0.02 * first, (first, last)
     detected_boxes, _, detected_classes, count = (t.numpy() for t in
                                                   zoo.detection_model(model, score_threshold=0.5)(images))
