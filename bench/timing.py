@@ -51,19 +51,30 @@ def interleaved(runs, **candidates):
 def ratio_interval(numerator, denominator, level=LEVEL, resamples=RESAMPLES, seed=SEED):
     """median(numerator) / median(denominator) and its percentile-bootstrap interval.
 
-    The runs are paired (run i of each was timed back to back by `interleaved`),
-    so a resample draws the same run indices for both: load that slows both
-    runs of a pair cancels in the ratio instead of widening the interval.
-    Returns (ratio, low, high).
+    Each side is a list of runs, or [instances, runs]: the same thing timed
+    through several independent objects (e.g. TFLite interpreters of one file,
+    whose speeds differ by about 1% with where their buffers land). The runs are
+    paired (run i of every instance on both sides was timed in the same round of
+    `interleaved`), so a resample draws the same run indices for both: load that
+    slows a round cancels in the ratio instead of widening the interval. The
+    instances are resampled too, on each side independently, so the interval
+    also holds the spread between instances, which one instance per side would
+    read as a difference between the things timed. Returns (ratio, low, high).
     """
-    num, den = np.asarray(numerator, "float64"), np.asarray(denominator, "float64")
-    if num.ndim != 1 or num.shape != den.shape or len(num) < 2:
+    num, den = (np.atleast_2d(np.asarray(x, "float64")) for x in (numerator, denominator))
+    if num.ndim != 2 or num.shape[1] != den.shape[1] or num.shape[1] < 2:
         raise ValueError(f"a ratio's interval needs the same number (>= 2) of paired runs on "
-                         f"each side; got {num.shape} and {den.shape}.")
+                         f"each side; got {np.shape(numerator)} and {np.shape(denominator)}.")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1); got {level!r}.")
-    picks = np.random.default_rng(seed).integers(0, len(num), (resamples, len(num)))
-    ratios = np.median(num[picks], axis=1) / np.median(den[picks], axis=1)
+    rng = np.random.default_rng(seed)
+    rounds = rng.integers(0, num.shape[1], (resamples, 1, num.shape[1]))
+
+    def resampled_medians(times):
+        instances = rng.integers(0, len(times), (resamples, len(times), 1))
+        return np.median(times[instances, rounds].reshape(resamples, -1), axis=1)
+
+    ratios = resampled_medians(num) / resampled_medians(den)
     low, high = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
     return float(np.median(num) / np.median(den)), float(low), float(high)
 

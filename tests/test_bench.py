@@ -86,8 +86,31 @@ def test_interval_narrows_with_more_runs():
     assert width[80] < width[5] / 2
 
 
+def test_one_instance_is_the_same_as_plain_runs():
+    a, b = np.exp(np.random.default_rng(4).normal(0, 0.2, (2, 30)))
+    assert timing.ratio_interval([a], [b]) == timing.ratio_interval(a, b)
+
+
+def test_spread_between_instances_widens_the_interval_to_cover_it():
+    # Four interpreters of the same file on each side, each about 1% off the others
+    # for good, with little noise between runs: the true ratio is 1. Judged on one
+    # instance a side, the offset between two instances reads as a tight miss or win;
+    # resampling the instances covers 1.
+    rng = np.random.default_rng(5)
+
+    def instances():
+        return (1 + rng.normal(0, 0.01, (4, 1))) * np.exp(rng.normal(0, 0.002, (4, 50)))
+
+    numerator, denominator = instances(), instances()
+    _, low, high = timing.ratio_interval(numerator, denominator)
+    assert low < 1.0 < high
+    one = [timing.ratio_interval(numerator[i], denominator[j]) for i in range(4) for j in range(4)]
+    assert any(high < 1.0 or low > 1.0 for _, low, high in one)
+
+
 @pytest.mark.parametrize("numerator, denominator", [([1.0], [1.0]), ([1.0, 2.0], [1.0]),
-                                                    ([[1.0, 2.0]], [[1.0, 2.0]])])
+                                                    ([[1.0, 2.0]], [[1.0, 2.0, 3.0]]),
+                                                    ([[[1.0, 2.0]]], [[[1.0, 2.0]]])])
 def test_ratio_interval_refuses_unpaired_or_single_runs(numerator, denominator):
     with pytest.raises(ValueError, match="paired runs"):
         timing.ratio_interval(numerator, denominator)
