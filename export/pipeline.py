@@ -13,6 +13,7 @@ from export import data, parity, saved_model, source, tflite
 from export import report as reporting
 from export.errors import ExportError
 from export.files import Staging, check_output_dir, size_of
+from zoo import layers as zl
 
 FORMATS = ("saved_model", "tflite")
 MAX_PARITY_IMAGES = 512
@@ -43,15 +44,25 @@ def _check_arguments(quantize, quantized_io, representative_steps, parity_thresh
         raise ExportError(f"latency_runs must be an int >= 0; got {latency_runs!r}.")
 
 
+def _class_count(model, tensor, kind):
+    """How many classes an output of this kind names (None: it names none): the
+    channels of class logits or probabilities, a YOLO grid's classes for the grid
+    and for a detector's class indices."""
+    if kind.endswith(("logits", "probabilities")):
+        return tensor.shape[-1]
+    if kind in (source.YOLO_GRID, "detection_classes"):
+        return next(layer.num_classes for layer in model.layers if isinstance(layer, zl.YoloGrid))
+    return None
+
+
 def _check_labels(model, kinds, labels):
-    """The metadata's labels name the classes of the class outputs (per image or
-    per pixel), so their count must be each one's class (channel) count."""
+    """The metadata's labels name the classes of the class outputs (per image, per
+    pixel or per detection), so their count must be each one's class count."""
     if labels is None:
         return
     for tensor, kind in zip(model.outputs, kinds):
-        classes = tensor.shape[-1]
-        if kind.endswith(("logits", "probabilities")) and classes is not None \
-                and classes != len(labels):
+        classes = _class_count(model, tensor, kind)
+        if classes is not None and classes != len(labels):
             raise ExportError(f"{len(labels)} labels were given but {model.name}'s output "
                               f"{tensor._keras_history.operation.name!r} has {classes} classes; "
                               f"pass {classes} labels, one per class.")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from test_yolo import COLOURS, OVERFIT_ANCHORS, SCENES, encode, overfit
 
+import export
 import zoo
-from export import source
+from export import ExportError, source
 from training import tasks
 from training.tasks.detection import EXPORT_THRESHOLDS
 
@@ -143,3 +144,13 @@ def test_int8_detector_runs_the_network_in_int8_and_nms_in_float_with_the_same_d
     assert parity["passed"] and parity["detections"] == 2 * len(SCENES)
     assert parity["detection_agreement"] == 1.0 and parity["min_matched_iou"] > 0.85
     assert parity["max_score_error"] < 0.02
+
+
+@pytest.mark.parametrize("labels", [["red", "green"], ["a", "b", "c", "d"]])
+def test_labels_must_name_every_class_of_the_detector(trained, labels, tmp_path):
+    model, _, _ = trained
+    detector, kinds = tasks.of_model(model).export_model(model)
+    for exported, exported_kinds in ((detector, kinds), (model, None)):
+        with pytest.raises(ExportError, match=f"{len(labels)} labels were given but .* has 3 classes"):
+            export.export_model(exported, tmp_path / "out", formats="tflite", labels=labels,
+                                output_kinds=exported_kinds, latency_runs=0)
