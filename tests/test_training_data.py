@@ -130,6 +130,20 @@ def test_folder_counts_and_skips_corrupt_images(image_folder, caplog):
     assert images.shape[1:] == (32, 32, 3) and np.isfinite(images).all()
 
 
+def test_a_folder_without_classes_for_a_model_that_ignores_labels(image_folder, caplog):
+    # Every image under the root, class folders or not, as one class; the same skips.
+    for index, name in enumerate(("moon", "rocket")):
+        skio.imsave(image_folder / f"loose{index}.png", getattr(skdata, name)(), check_contrast=False)
+    with caplog.at_level(logging.WARNING):
+        splits, class_names = data.unlabelled_folder_source(str(image_folder))
+    assert class_names == ("image",)
+    sizes = {s: data.count(d) for s, d in splits.items()}
+    assert sizes == {"train": 20, "validation": 3, "test": 3}  # 24 + 2 loose, 80/10/10
+    assert "skipped 1 of 27 image(s)" in caplog.text and "notes.txt" in caplog.text
+    with pytest.raises(data.DataError, match="is not a directory"):
+        data.unlabelled_folder_source(str(image_folder / "nowhere"))
+
+
 def test_training_on_a_folder(image_folder, tmp_path):
     result = run(f"--dataset=folder:{image_folder}", "--epochs=1", "--batch_size=8",
                  f"--model_dir={tmp_path / 'run'}")

@@ -547,32 +547,41 @@ def _decodes(path):
         return False
 
 
+def _readable_images(root, paths, labels):
+    """(files, labels) arrays of the `paths` that are image files TensorFlow can
+    decode; the others are counted, logged and skipped."""
+    images = [(p, y) for p, y in zip(paths, labels) if p.lower().endswith(IMAGE_EXTENSIONS)]
+    other = [p for p in paths if not p.lower().endswith(IMAGE_EXTENSIONS)]
+    if other:
+        logging.warning("folder:%s: skipped %d file(s) that are not %s images, e.g. %s",
+                        root, len(other), "/".join(IMAGE_EXTENSIONS), other[:3])
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        readable = list(pool.map(_decodes, [p for p, _ in images]))
+    corrupt = [p for (p, _), ok in zip(images, readable) if not ok]
+    if corrupt:
+        logging.warning("folder:%s: skipped %d of %d image(s) that could not be read or "
+                        "decoded: %s", root, len(corrupt), len(images), corrupt[:10])
+    kept = [image for image, ok in zip(images, readable) if ok]
+    return (np.array([p for p, _ in kept]), np.array([y for _, y in kept], dtype="int32"))
+
+
+def _read_image(path, label):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.ensure_shape(image, (None, None, 3)), label
+
+
 def _folder(root):
     """Images in one sub-folder per class; unreadable files are counted, logged and skipped."""
     class_names = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     if not class_names:
         raise DataError(f"--dataset=folder:{root}: no class sub-folders found.")
-    files, labels, other = [], [], []
+    paths, labels = [], []
     for label, class_name in enumerate(class_names):
         for entry in sorted(os.scandir(os.path.join(root, class_name)), key=lambda e: e.name):
-            if not entry.is_file():
-                continue
-            if entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                files.append(entry.path)
+            if entry.is_file():
+                paths.append(entry.path)
                 labels.append(label)
-            else:
-                other.append(entry.path)
-    if other:
-        logging.warning("folder:%s: skipped %d file(s) that are not %s images, e.g. %s",
-                        root, len(other), "/".join(IMAGE_EXTENSIONS), other[:3])
-    with concurrent.futures.ThreadPoolExecutor() as pool:
-        readable = list(pool.map(_decodes, files))
-    corrupt = [f for f, ok in zip(files, readable) if not ok]
-    if corrupt:
-        logging.warning("folder:%s: skipped %d of %d image(s) that could not be read or "
-                        "decoded: %s", root, len(corrupt), len(files), corrupt[:10])
-    files = np.array([f for f, ok in zip(files, readable) if ok])
-    labels = np.array([y for y, ok in zip(labels, readable) if ok], dtype="int32")
+    files, labels = _readable_images(root, paths, labels)
     empty = [c for i, c in enumerate(class_names) if not np.any(labels == i)]
     if empty:
         logging.warning("folder:%s: left out %d class folder(s) with no readable images: %s",
@@ -587,17 +596,27 @@ def _folder(root):
                         "needs at least 2, one sub-folder of images per class.")
     logging.info("folder:%s: %d images in %d classes (%s)", root, len(files), len(class_names),
                  ", ".join(class_names))
+    return _file_splits(root, files, labels, class_names)
 
-    def read(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return tf.ensure_shape(image, (None, None, 3)), label
 
+def _file_splits(root, files, labels, class_names):
     try:
         parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1), class_names=class_names)
     except DataError as error:
         raise DataError(f"--dataset=folder:{root}: {error}") from None
     return {s: tf.data.Dataset.from_tensor_slices((files[i], labels[i]))
-            .map(read, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, tuple(class_names)
+            .map(_read_image, num_parallel_calls=AUTOTUNE) for s, i in parts.items()}, tuple(class_names)
+
+
+def unlabelled_folder_source(root):
+    """Every image under `root`, in it or in any sub-folder, as one class "image"
+    (for models that ignore labels: a style net's content photos), split 80/10/10."""
+    if not os.path.isdir(root):
+        raise DataError(f"--dataset=folder:{root}: {root!r} is not a directory.")
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(root) for name in names)
+    files, labels = _readable_images(root, paths, [0] * len(paths))
+    logging.info("folder:%s: %d images (labels unused)", root, len(files))
+    return _file_splits(root, files, labels, ("image",))
 
 
 def _tfds_splits(builder):

@@ -201,6 +201,8 @@ class Style(Task):
             raise DataError("--classes selects labels; a style model restyles every image.")
         if name == "photos":
             return data.photos_source()
+        if name.startswith("folder:"):  # any folder of photos: a style net needs no classes
+            return data.unlabelled_folder_source(name[len("folder:"):])
         return data.classification_source(name, data_dir, download)  # labels unused
 
     def check_dataset(self, name, *, model):
