@@ -163,6 +163,22 @@ def test_training_batches_are_p_identities_by_k_images():
             assert (groups == groups[:, :1]).all() and len(set(groups[:, 0])) == p
 
 
+def test_a_folder_too_small_to_make_held_out_pairs_is_refused_before_training(tmp_path):
+    # Six images per person: 80/10/10 leaves one per person in validation and test, so
+    # no pair of one identity to verify; before the check, the run failed after epoch 1.
+    from skimage import io as skio
+
+    rng = np.random.default_rng(0)
+    for person in ("ann", "bob", "cy"):
+        (tmp_path / person).mkdir()
+        for i in range(6):
+            skio.imsave(tmp_path / person / f"{i}.png", rng.integers(0, 255, (8, 8, 3), dtype=np.uint8),
+                        check_contrast=False)
+    with pytest.raises(DataError, match="the validation split holds 3 image.*of 3 identit.*0 of them with 2"):
+        data.load(f"folder:{tmp_path}", image_shape=(8, 8, 3), task="similarity")
+    assert data.load(f"folder:{tmp_path}", image_shape=(8, 8, 3)).num_classes == 3  # a classifier's fine
+
+
 def test_tfds_labels_through_mock_data_give_pk_batches():
     import tensorflow_datasets as tfds
 

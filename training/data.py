@@ -123,7 +123,9 @@ def load(name, *, image_shape, task="classification", data_dir=None, classes=(),
         raise DataError(f"--dataset={name!r}: the {' and '.join(empty)} split(s) hold no images "
                         f"({', '.join(f'{s} {n}' for s, n in sizes.items())}); training needs "
                         "at least one image in each of train, validation and test.")
-    return Data(cached=cached, class_names=tuple(class_names), task=task.name, sizes=sizes)
+    data = Data(cached=cached, class_names=tuple(class_names), task=task.name, sizes=sizes)
+    task.check_data(name, data)
+    return data
 
 
 def check_name(name):

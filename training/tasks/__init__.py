@@ -155,6 +155,11 @@ class Task:
         """An error sentence if the --augment `names` do not fit this task, else None."""
         return None
 
+    def check_data(self, name, data):
+        """Raises DataError if the loaded splits of dataset `name` (a data.Data) cannot
+        train and evaluate this task, before any training (similarity: identities with
+        two images in validation and test, to make pairs of)."""
+
     def build_augmenter(self, names, **kwargs):
         """The per-image augmenter of --augment `names` (training/augment.py's
         `build_augmenter` arguments); `augment` applies it."""

@@ -129,6 +129,20 @@ class Similarity(Task):
                     "learns identities from class labels.")
         return None
 
+    def check_data(self, name, data):
+        # Verification scores pairs of one identity against pairs of two: a held-out split
+        # without both would fail at the first validation, after an epoch of training.
+        for split in ("validation", "test"):
+            labels = np.array(list(data.cached[split].map(lambda x, y: y).as_numpy_iterator())).reshape(-1)
+            counts = np.bincount(labels, minlength=data.num_classes)
+            if counts.max(initial=0) < 2 or np.count_nonzero(counts) < 2:
+                raise DataError(
+                    f"--dataset={name!r}: the {split} split holds {len(labels)} image(s) of "
+                    f"{np.count_nonzero(counts)} identit(ies), {int((counts >= 2).sum())} of them with "
+                    "2 or more; verification needs pairs of the same identity and of two. Give the "
+                    "identities more images (a folder: is split 80/10/10, so 15 per identity "
+                    "puts 2 in each held-out split).")
+
     def check_augment(self, names):
         from training.augment import BATCH_AUGMENTATIONS
 
