@@ -58,6 +58,23 @@ def test_a_run_records_the_resolved_rate_and_its_flagfile_gives_it_back():
     assert RunConfig.from_flag_lines(resolved.flagfile_lines()) == resolved
 
 
+def test_a_recorded_flagfile_parses_back_to_the_rate_it_ran_with(tmp_path):
+    """What `--flagfile=<run>/flags.txt --resume` reads, through absl's own parsing."""
+    from absl import flags
+
+    entry = zoo.get_entry("googlenet")
+    recorded = RunConfig(model="googlenet", model_dir=str(tmp_path)).with_model_defaults(
+        entry, tasks.get_task(entry.task))
+    (tmp_path / "flags.txt").write_text("\n".join(recorded.flagfile_lines()) + "\n")
+    FLAGS = flags.FLAGS
+    FLAGS.unparse_flags()
+    try:
+        FLAGS(["zoo-train", f"--flagfile={tmp_path / 'flags.txt'}", "--resume"])
+        assert RunConfig.from_flags(FLAGS).learning_rate == entry.learning_rate == 1e-4
+    finally:
+        FLAGS.unparse_flags()
+
+
 def test_the_flag_defaults_to_the_models_own_and_says_so():
     from absl import flags
 
