@@ -114,6 +114,7 @@ def test_style_net_trains_reports_its_costs_and_exports(tmp_path):
     assert out.shape == (4, 32, 32, 3) and 0 <= out.min() and out.max() <= 255
     flagfile = (tmp_path / "run" / "flags.txt").read_text().split("\n")
     assert "--style_image=brick" in flagfile and "--perceptual_weights=none" in flagfile
+    assert "--learning_rate=0.001" in flagfile  # the task's rate, resolved for --resume
     assert result["config"].dataset.startswith("folder:")
     tflite = result["export"][0]["tflite"]  # checked on the run's own test images
     assert tflite["parity"]["passed"] and tflite["parity"]["outputs"][0]["max_abs_error"] <= 0.5

@@ -31,6 +31,7 @@ def test_default_cli_run_writes_every_output_and_reaches_99_percent(tmp_path):
     flagfile = (run_dir / "flags.txt").read_text().split("\n")
     assert "--model=lenet5_relu" in flagfile and "--dataset=digits" in flagfile
     assert "--augment=crop" in flagfile  # the model's default, recorded for --resume
+    assert "--learning_rate=0.005" in flagfile  # likewise (the harness's: lenet5_relu has none)
     assert "--seed=0" in flagfile
     assert any(line in ("--mixed_precision=float32", "--mixed_precision=mixed_bfloat16",
                         "--mixed_precision=mixed_float16") for line in flagfile)  # auto resolved

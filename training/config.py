@@ -14,6 +14,10 @@ import dataclasses
 import os
 import typing
 
+# The learning rate of a run whose model's registry entry and task name none: Adam's,
+# tuned on LeNet-5 (the default job) and fine for the BatchNorm classifiers.
+LEARNING_RATE = 5e-3
+
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
@@ -29,7 +33,7 @@ class RunConfig:
     batch_size: int = 32
     epochs: int = 20
     optimizer: str = "adam"
-    learning_rate: float = 5e-3
+    learning_rate: float | None = None  # None: the model's own (see `with_model_defaults`)
     schedule: str = "cosine"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
@@ -60,11 +64,15 @@ class RunConfig:
 
     def with_model_defaults(self, entry, task):
         """This config with what it leaves to the model filled in: the augmentations
-        it trains with by default (its registry `entry`'s), the dataset and the
-        settings of its task (a training.tasks.Task)."""
+        it trains with by default (its registry `entry`'s), its learning rate (the
+        entry's, else its task's, else LEARNING_RATE), the dataset and the settings of
+        its task (a training.tasks.Task)."""
         changes = {"dataset": self.dataset or task.default_dataset, **task.resolve_settings(self)}
         if self.augment is None:
             changes["augment"] = tuple(entry.augment)
+        if self.learning_rate is None:
+            changes["learning_rate"] = next(rate for rate in (
+                entry.learning_rate, task.learning_rate, LEARNING_RATE) if rate is not None)
         return dataclasses.replace(self, **changes)
 
     @classmethod

@@ -10,7 +10,7 @@ import os
 from absl import flags
 
 import zoo
-from training.config import RunConfig
+from training.config import LEARNING_RATE, RunConfig
 from zoo.explain.parts import PARTS, check_parts
 from zoo.synthesis import SAMPLES
 from zoo.utils import did_you_mean
@@ -46,7 +46,22 @@ flags.DEFINE_integer("batch_size", D.batch_size, "Global batch size (split over 
 flags.DEFINE_integer("epochs", D.epochs, "Training epochs (the head only, with "
                      "--freeze_backbone).", lower_bound=0)
 flags.DEFINE_enum("optimizer", D.optimizer, OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
-flags.DEFINE_float("learning_rate", D.learning_rate, "Initial learning rate.", lower_bound=0)
+
+
+def _registered_rates():
+    """'vgg11, vgg16: 0.0003; ...': the models whose registry entries give their own rate."""
+    by_rate = {}
+    for name in zoo.list_models():
+        if zoo.get_entry(name).learning_rate is not None:
+            by_rate.setdefault(zoo.get_entry(name).learning_rate, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {rate:g}" for rate, names in sorted(by_rate.items()))
+
+
+flags.DEFINE_float("learning_rate", D.learning_rate,
+                   "Initial learning rate. Default: the model's own, recorded in the run's "
+                   "flags.txt: its registry entry's (zoo.get_entry(name).learning_rate; "
+                   f"{_registered_rates()}), else its task's (style: 0.001), else "
+                   f"{LEARNING_RATE:g}; tuned for Adam.", lower_bound=0)
 flags.DEFINE_enum("schedule", D.schedule, SCHEDULES,
                   "Learning-rate schedule: constant, cosine decay to 0, or step "
                   "(divided by 10 at 50% and 75% of the steps).")

@@ -53,6 +53,9 @@ class ModelEntry:
     spatial_dims: tuple = (2,)
     # The augmentations the training harness uses unless --augment says otherwise.
     augment: tuple = ()
+    # The harness's default (Adam) learning rate for it unless --learning_rate says
+    # otherwise; None: its task's default.
+    learning_rate: float | None = None
 
     def family_args(self):
         """The keyword arguments the family builder takes beyond the common ones."""
@@ -74,7 +77,7 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
                    preprocessing="unit", input_range=(0.0, 255.0), task="classification",
                    published_weights=None,
                    loss_weights=None, head_layers=("predictions",), features=None,
-                   spatial_dims=(2,), augment=()):
+                   spatial_dims=(2,), augment=(), learning_rate=None):
     """Registers `builder` under `name`; usable as a decorator.
 
     `input_shape` and `num_classes` are the defaults `zoo.build` passes when the
@@ -86,7 +89,9 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
     names the layers with weights that the classifier top adds; `features` gives
     the (stride, channels) of each `features_only` map at the default arguments;
     `spatial_dims` the ranks it builds in (input_shape of 1 + that many axes);
-    `augment` the harness's default augmentations for it.
+    `augment` the harness's default augmentations for it; `learning_rate` its
+    default learning rate in the harness (None: its task's), for models that do
+    not learn at the task's.
     """
 
     def register(fn):
@@ -100,10 +105,19 @@ def register_model(name, builder=None, *, paper, input_shape, min_size, num_clas
             loss_weights=tuple(loss_weights) if loss_weights else None,
             head_layers=tuple(head_layers),
             features=None if features is None else tuple(map(tuple, features)),
-            spatial_dims=tuple(spatial_dims), augment=tuple(augment))
+            spatial_dims=tuple(spatial_dims), augment=tuple(augment),
+            learning_rate=_check_learning_rate(name, learning_rate))
         return fn
 
     return register if builder is None else register(builder)
+
+
+def _check_learning_rate(name, rate):
+    if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                                 and rate > 0):
+        raise ValueError(f"register_model({name!r}): learning_rate must be a positive number "
+                         f"or None; got {rate!r}.")
+    return None if rate is None else float(rate)
 
 
 def get_entry(name: str) -> ModelEntry:

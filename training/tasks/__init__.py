@@ -44,6 +44,9 @@ class Task:
     monitor_higher_is_better = True
     # The dataset a run trains on when --dataset is not given.
     default_dataset = "digits"
+    # The learning rate a run uses when neither --learning_rate nor the model's registry
+    # entry gives one; None: the harness's (training.config.LEARNING_RATE).
+    learning_rate = None
     # The RunConfig fields of this task's own settings (style: --style_image, ...);
     # a run of another task refuses them.
     settings = ()
