@@ -73,6 +73,13 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path):
         run(*QUICK, "--resume", f"--model_dir={tmp_path}")
 
 
+def test_a_size_the_trained_form_of_the_model_refuses_is_one_harness_error(tmp_path):
+    # googlenet builds at 32 px, but the harness trains it with its side branches (65 px and up).
+    with pytest.raises(HarnessError, match="trains it with its side branches.*at least 65x65"):
+        run("--model=googlenet", "--image_size=32", f"--model_dir={tmp_path / 'run'}")
+    assert not (tmp_path / "run").exists()
+
+
 def test_training_csv_counts_from_1_and_a_resume_drops_rows_past_the_checkpoint(tmp_path):
     run("--epochs=2", "--classes=0,1", f"--model_dir={tmp_path}")
     path = tmp_path / "training.csv"

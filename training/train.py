@@ -60,9 +60,14 @@ def build_model(name, image_shape, num_classes, model_args=None, *, inputs=1):
     kwargs = {**(model_args or {}), "input_shape": image_shape}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    if entry.loss_weights and "aux_logits" in entry.family_args():
+    side_branches = bool(entry.loss_weights and "aux_logits" in entry.family_args())
+    if side_branches:
         kwargs["aux_logits"] = True
-    model = zoo.build(name, **kwargs)
+    try:
+        model = zoo.build(name, **kwargs)
+    except ValueError as error:  # the model's own check of its arguments and input: one line
+        trained_as = " (the harness trains it with its side branches, aux_logits=True)" if side_branches else ""
+        raise HarnessError(f"--model={name}{trained_as}: {error}") from None
     if len(model.inputs) != inputs:  # batches would not fit: say so, not Keras's input-spec traceback
         raise HarnessError(
             f"--model={name} takes {len(model.inputs)} inputs "
