@@ -156,6 +156,9 @@ def test_anchors_come_from_the_training_boxes_unless_given():
     assert 0.35 < anchors.min() and anchors.max() < 1.05
     assert task.model_args({"anchors": ANCHORS}, model="yolo", data=shapes,
                            image_shape=(64, 64, 3)) == {"anchors": ANCHORS}
+    # a finer grid (grid_stride 16): the same shapes in cells of 16 pixels, twice as many cells
+    finer = task.model_args({"grid_stride": 16}, model="yolo", data=shapes, image_shape=(64, 64, 3))
+    np.testing.assert_allclose(finer["anchors"], 2 * anchors, atol=2e-4)
 
 
 # --- augmentation moves the boxes ---------------------------------------------

@@ -31,11 +31,52 @@ def test_output_grid_layout_and_names(backbone, stride):
     assert isinstance(grid, zoo.layers.YoloGrid) and grid.stride == stride
     np.testing.assert_array_equal(grid.anchors, ANCHORS)
     assert model.get_layer("predictions").filters == 2 * (5 + 3)
-    assert [layer.name for layer in model.layers if layer.name.startswith("head")] == \
-        ["head1_conv", "head1_bn", "head1_leaky", "head2_conv", "head2_bn", "head2_leaky"]
+    assert sorted(layer.name for layer in model.layers if layer.name.startswith(("head", "passthrough"))) == \
+        sorted(["head1_conv", "head1_bn", "head1_leaky", "head2_conv", "head2_bn", "head2_leaky",
+                "passthrough_conv", "passthrough_bn", "passthrough_leaky", "passthrough_reorg",
+                "passthrough_concat", "head3_conv", "head3_bn", "head3_leaky"])
+    # YOLOv2's passthrough: the stride-16 map, 1x1 conv, 2x2 blocks into channels, beside the head's map
+    reorg = model.get_layer("passthrough_reorg")
+    assert tuple(reorg.output.shape) == (None, 64 // stride, 96 // stride, 4 * 64)
+    assert tuple(model.get_layer("passthrough_concat").output.shape) == (None, 64 // stride, 96 // stride, 4 * 64 + 8)
     # the backbone is in the same graph, under its own layer names, with its own preprocessing
     backbone_names = {layer.name for layer in zoo.build(backbone, input_shape=(64, 96, 3), include_top=False).layers}
     assert backbone_names <= {layer.name for layer in model.layers}
+
+
+def test_without_passthrough_the_head_convs_follow_the_deepest_map():
+    model = zoo.build("yolo", num_classes=2, input_shape=(64, 64, 3), anchors=ANCHORS, head_filters=8,
+                      passthrough=0)
+    assert [layer.name for layer in model.layers if layer.name.startswith(("head", "passthrough"))] == \
+        ["head1_conv", "head1_bn", "head1_leaky", "head2_conv", "head2_bn", "head2_leaky"]
+
+
+def test_a_finer_grid_on_a_shallower_map_on_request():
+    model = zoo.build("yolo", num_classes=2, input_shape=(64, 96, 3), anchors=ANCHORS, head_filters=8,
+                      grid_stride=16)
+    assert tuple(model.output.shape) == (None, 4, 6, 2, 7) and model.get_layer("grid").stride == 16
+    # the passthrough comes from the stride-8 map; MobileNetV2's stride-32 blocks are left out
+    assert tuple(model.get_layer("passthrough_reorg").output.shape) == (None, 4, 6, 4 * 64)
+    assert "Conv_1" not in {layer.name for layer in model.layers}
+    with pytest.raises(ValueError, match=r"grid_stride must be one of backbone 'mobilenet_v2'.*got 12"):
+        zoo.build("yolo", input_shape=(64, 64, 3), grid_stride=12)
+    with pytest.raises(ValueError, match=r"passthrough needs a backbone feature map of stride 1 "):
+        zoo.build("yolo", input_shape=(64, 64, 3), grid_stride=2)
+
+
+def test_space_to_depth_stacks_each_block_into_channels(tmp_path):
+    x = np.random.default_rng(0).normal(size=(2, 4, 6, 3)).astype("float32")
+    # numpy: [b, H/2, 2, W/2, 2, C] -> [b, H/2, W/2, (2, 2, C)]: block row, block column, channel
+    want = x.reshape(2, 2, 2, 3, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(2, 2, 3, 12)
+    layer = zoo.layers.SpaceToDepth(2)
+    np.testing.assert_array_equal(layer(x), want)
+    assert layer.compute_output_shape((None, 4, 6, 3)) == (None, 2, 3, 12)
+    inputs = keras.Input((4, 6, 3))
+    model = keras.Model(inputs, zoo.layers.SpaceToDepth(2, name="reorg")(inputs))
+    model.save(tmp_path / "reorg.keras")
+    np.testing.assert_array_equal(keras.saving.load_model(tmp_path / "reorg.keras", safe_mode=True)(x), want)
+    with pytest.raises(ValueError, match=r"block_size must be an int >= 2; got 1"):
+        zoo.layers.SpaceToDepth(1)
 
 
 def test_grid_layer_is_the_conv_output_reshaped():
@@ -65,12 +106,15 @@ def test_refuses_bad_arguments_clearly():
         zoo.build("yolo", backbone="lenet5", input_shape=(32, 32, 1))  # stride 4 but valid convs
     with pytest.raises(ValueError, match="head_filters must be a positive int"):
         zoo.build("yolo", input_shape=(64, 64, 3), head_filters=0)
+    with pytest.raises(ValueError, match=r"passthrough must be an int >= 0.*got -1"):
+        zoo.build("yolo", input_shape=(64, 64, 3), passthrough=-1)
 
 
 def test_registry_entry():
     entry = zoo.get_entry("yolo")
     assert entry.task == "detection" and entry.input_shape == (416, 416, 3) and entry.features is None
-    assert {"backbone", "anchors", "backbone_weights", "head_convs", "head_filters"} <= set(entry.arguments)
+    assert {"backbone", "anchors", "backbone_weights", "head_convs", "head_filters",
+            "passthrough", "grid_stride"} <= set(entry.arguments)
 
 
 # --- the loss on hand-made grids ----------------------------------------------
@@ -138,11 +182,14 @@ def test_each_term_hand_computed_and_weighted():
     pred[0, 1, 1, 0, 4] = 0.0
     expected = {"coordinates": 0.4 ** 2 + 0.5 ** 2 + 0.5 ** 2, "objectness": 0.25,
                 "noobject": 0.25, "class": np.log(2.0)}
-    terms = YoloLoss(ANCHORS[:1], rescore=False).terms(target, pred)
+    terms = YoloLoss(ANCHORS[:1], rescore=False, size_scale=False).terms(target, pred)
     for name, value in expected.items():
         np.testing.assert_allclose(terms[name], [value], rtol=1e-5, err_msg=name)
+    # Darknet's (2 - w h) coordinate scale: the box is 1 x 1 cell of a 2 x 2 grid, w h = 1/4
+    np.testing.assert_allclose(YoloLoss(ANCHORS[:1], rescore=False).terms(target, pred)["coordinates"],
+                               [1.75 * expected["coordinates"]], rtol=1e-5)
     weights = {"coord_weight": 2.0, "object_weight": 3.0, "noobject_weight": 0.5, "class_weight": 7.0}
-    total = YoloLoss(ANCHORS[:1], rescore=False, **weights)(target, pred)
+    total = YoloLoss(ANCHORS[:1], rescore=False, size_scale=False, **weights)(target, pred)
     np.testing.assert_allclose(total, np.dot(list(weights.values()), list(expected.values())), rtol=1e-5)
     # rescore (YOLOv2's): the objectness target is the IoU of the predicted box
     # with its box: here exp(0.5) x exp(-0.5) centred at (0.5, 0.5) against 1 x 1 at (0.9, 0.5).
@@ -291,6 +338,7 @@ def test_detection_model_converts_to_tflite_builtins_with_the_same_detections(tm
     flatbuffer = tflite.convert(str(tmp_path / "sm"))
     ops = tflite.op_counts(flatbuffer)
     assert tflite.flex_ops(ops) == [] and ops["NON_MAX_SUPPRESSION_V5"] == 1
+    assert ops["SPACE_TO_DEPTH"] == 1  # the passthrough's reorg
     images = photos(96)
     want = [o.numpy() for o in detector(images)]
     got = parity.run_tflite(flatbuffer, images)
@@ -338,9 +386,9 @@ def test_overfits_a_few_images_and_decodes_their_boxes():
             image[y1:y2, x1:x2] = COLOURS[c]
     targets = np.stack([encode(b, c, anchors=OVERFIT_ANCHORS) for b, c in SCENES])
     assert targets[..., 4].sum() == 8  # every box placed
-    # VGG-11 has no BatchNorm and head_convs=0 adds none: inference mode is training mode.
+    # VGG-11 has no BatchNorm and head_convs=0, passthrough=0 add none: inference mode is training mode.
     model = zoo.build("yolo", backbone="vgg11", num_classes=3, input_shape=(64, 64, 3), anchors=OVERFIT_ANCHORS,
-                      head_convs=0)
+                      head_convs=0, passthrough=0)
     first, last = overfit(model, images, targets, steps=80, learning_rate=1e-3)
     assert last < 0.02 * first, (first, last)
     detected_boxes, _, detected_classes, count = (t.numpy() for t in

@@ -153,7 +153,10 @@ class YoloLoss(keras.losses.Loss):
     "responsible" and the rest "background":
 
     - coordinates (`coord_weight`): over responsible slots,
-      |sigmoid(t_xy) - target offset|^2 + |t_wh - log(box / anchor)|^2;
+      |sigmoid(t_xy) - target offset|^2 + |t_wh - log(box / anchor)|^2,
+      times Darknet's (2 - w h) (w, h the box's size relative to the image:
+      small boxes, whose offsets cost more IoU per cell unit, weigh up to
+      twice as much; `size_scale=False`: times 1);
     - objectness (`object_weight`): over responsible slots,
       (sigmoid(t_o) - target)^2, the target being the IoU of the predicted box
       with its box (`rescore=True`: YOLOv2 predicts the IoU; held constant) or 1;
@@ -166,8 +169,8 @@ class YoloLoss(keras.losses.Loss):
       gradient: that is this gradient.)
 
     The default weights are Darknet's yolo-voc.cfg (coord 1, object 5,
-    noobject 1, class 1). Not included: Darknet's (2 - w h) coordinate scale and
-    its early "match the anchor shape" term for the first 12,800 images.
+    noobject 1, class 1). Not included: Darknet's early "match the anchor
+    shape" term for the first 12,800 images.
 
     The image's boxes for the ignore rule are read back from the targets
     (every placed box; boxes `yolo_encode` dropped on a full cell are not
@@ -178,7 +181,8 @@ class YoloLoss(keras.losses.Loss):
     TERMS = ("coordinates", "objectness", "noobject", "class")
 
     def __init__(self, anchors, *, coord_weight=1.0, object_weight=5.0, noobject_weight=1.0, class_weight=1.0,
-                 ignore_threshold=0.6, rescore=True, name="yolo_loss", reduction="sum_over_batch_size", dtype=None):
+                 ignore_threshold=0.6, rescore=True, size_scale=True, name="yolo_loss",
+                 reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.anchors = check_anchors(anchors, "YoloLoss: anchors")
         self.term_weights = {"coordinates": float(coord_weight), "objectness": float(object_weight),
@@ -190,6 +194,7 @@ class YoloLoss(keras.losses.Loss):
             raise ValueError(f"YoloLoss: ignore_threshold must be in [0, 1]; got {ignore_threshold!r}.")
         self.ignore_threshold = float(ignore_threshold)
         self.rescore = bool(rescore)
+        self.size_scale = bool(size_scale)
 
     def _check_shapes(self, y_true, y_pred):
         true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
@@ -216,10 +221,14 @@ class YoloLoss(keras.losses.Loss):
 
         xy_error = ops.sum(ops.square(ops.sigmoid(y_pred[..., 0:2]) - y_true[..., 0:2]), axis=-1)
         wh_error = ops.sum(ops.square(y_pred[..., 2:4] - y_true[..., 2:4]), axis=-1)
+        coord_scale = 1.0
 
         # Boxes in grid cells (an image of grid size: IoU does not depend on the scale).
         pred_boxes, objectness = zb.yolo_decode(y_pred, anchors=self.anchors, image_size=grid)
         true_boxes, _ = zb.yolo_decode(y_true, anchors=self.anchors, image_size=grid, from_logits=False)
+        if self.size_scale:  # 2 - w h, relative to the image (here grid cells / grid size)
+            true_size = true_boxes[..., 2:4] - true_boxes[..., 0:2]
+            coord_scale = 2.0 - true_size[..., 0] * true_size[..., 1] / (grid[0] * grid[1])
         pred_flat, true_flat = ops.reshape(pred_boxes, (batch, -1, 4)), ops.reshape(true_boxes, (batch, -1, 4))
         overlaps = zb.iou(pred_flat, true_flat) * ops.reshape(responsible, (batch, 1, -1))
         best = ops.reshape(ops.max(overlaps, axis=-1), ops.shape(responsible))
@@ -228,7 +237,7 @@ class YoloLoss(keras.losses.Loss):
         target = ops.stop_gradient(zb.iou(pred_boxes, true_boxes, pairwise=False)) if self.rescore else 1.0
         labels = ops.cast(y_true[..., 5], "int32")
         class_error = keras.losses.sparse_categorical_crossentropy(labels, y_pred[..., 5:], from_logits=True)
-        return {"coordinates": per_image(responsible * (xy_error + wh_error)),
+        return {"coordinates": per_image(responsible * coord_scale * (xy_error + wh_error)),
                 "objectness": per_image(responsible * ops.square(objectness - target)),
                 "noobject": per_image(counted * ops.square(objectness)),
                 "class": per_image(responsible * class_error)}
@@ -241,7 +250,7 @@ class YoloLoss(keras.losses.Loss):
         return {**super().get_config(), "anchors": self.anchors.tolist(),
                 "coord_weight": self.term_weights["coordinates"], "object_weight": self.term_weights["objectness"],
                 "noobject_weight": self.term_weights["noobject"], "class_weight": self.term_weights["class"],
-                "ignore_threshold": self.ignore_threshold, "rescore": self.rescore}
+                "ignore_threshold": self.ignore_threshold, "rescore": self.rescore, "size_scale": self.size_scale}
 
 
 class _PresenceMaskedLoss(keras.losses.Loss):

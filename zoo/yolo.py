@@ -9,10 +9,20 @@ anchor boxes on any zoo classifier's deepest feature map.
 The graph: the backbone's `features_only` deepest map (stride 32 for every
 ImageNet-style classifier here; the strides come from the registry entry) built
 into the same model, `head_convs` 3x3 conv-BN-LeakyReLU(0.1) layers of
-`head_filters` filters (YOLOv2's detection head, lighter: its three 1024-filter
-convs and passthrough layer sized for Darknet-19), a 1x1 conv "predictions"
-with B * (5 + C) filters, and the layer "grid" (`zoo.layers.YoloGrid`) that
-reshapes it.
+`head_filters` filters (YOLOv2's detection head, lighter: its 1024-filter
+convs sized for Darknet-19), YOLOv2's passthrough (the stride-16 map through a
+1x1 conv of `passthrough` filters, 64 as in yolo-voc.cfg, each 2 x 2 block
+stacked into channels by `zoo.layers.SpaceToDepth`, Darknet's "reorg",
+concatenated with the head's map, then one more 3x3 conv: finer features for
+localisation on the coarse grid; passthrough=0 leaves it out), a 1x1 conv
+"predictions" with B * (5 + C) filters, and the layer "grid"
+(`zoo.layers.YoloGrid`) that reshapes it.
+
+The grid is YOLOv2's S = input / 32. `grid_stride=16` is an option that is not
+YOLOv2: the grid on the backbone's stride-16 map (S = input / 16, its deeper
+blocks left out, the passthrough from stride 8): on small inputs, where a
+stride-32 grid has a handful of cells (4 x 4 at 128 px), it localises better
+and trains faster (bench/detection.py).
 
 Output: [batch, S_h, S_w, B, 5 + C], S = input / stride, B anchors; the last
 axis of each (row, column, anchor) is, in this order,
@@ -32,7 +42,7 @@ import keras
 from keras import layers
 
 from zoo import layers as zl
-from zoo.layers.detection import YoloDetections, YoloGrid, check_anchors
+from zoo.layers.detection import SpaceToDepth, YoloDetections, YoloGrid, check_anchors
 from zoo.registry import build, get_entry, register_model
 
 PAPER = "Redmon and Farhadi, YOLO9000: Better, Faster, Stronger, CVPR 2017 (arXiv:1612.08242)"
@@ -41,6 +51,7 @@ PAPER = "Redmon and Farhadi, YOLO9000: Better, Faster, Stronger, CVPR 2017 (arXi
 YOLOV2_VOC_ANCHORS = ((1.3221, 1.73145), (3.19275, 4.00944), (5.05587, 8.09892), (9.47112, 4.84053),
                       (11.2364, 10.0071))
 LEAKY_SLOPE = 0.1  # Darknet's leaky ReLU
+PASSTHROUGH_FILTERS = 64  # yolo-voc.cfg's 1x1 conv before the reorg
 
 
 def check_backbone_head(options, backbone, output):
@@ -58,25 +69,39 @@ def check_backbone_head(options, backbone, output):
                          f"feature maps (e.g. 'mobilenet_v2', 'resnet50'); got {backbone!r}.")
 
 
-def backbone_map(options, backbone, backbone_weights, *, tiled=False):
-    """(inputs, deepest map, its stride): the backbone's last `features_only`
-    map, in the same graph, with the backbone's own input preprocessing.
-    `tiled`: the map's cells must tile the input exactly (a YOLO grid)."""
-    stride = get_entry(backbone).features[-1][0]
+def backbone_map(options, backbone, backbone_weights, *, tiled=False, finer=False, stride=None):
+    """(inputs, map, its stride): the backbone's `features_only` map of `stride`
+    (None: its deepest), in the same graph, with the backbone's own input
+    preprocessing. `tiled`: the map's cells must tile the input exactly (a YOLO
+    grid). `finer`: the map is a pair (the map of half that stride, the map)."""
+    strides = [s for s, _ in get_entry(backbone).features]
+    stride = strides[-1] if stride is None else stride
+    if stride not in strides:
+        raise ValueError(f"{options.name}: grid_stride must be one of backbone {backbone!r}'s feature strides "
+                         f"{strides} (None: {strides[-1]}); got {stride!r}.")
+    index = strides.index(stride)
     if tiled and options.fixed_size and any(d % stride for d in options.input_shape[:2]):
         height, width, _ = options.input_shape
         raise ValueError(f"{options.name} with backbone {backbone!r} (stride {stride}) needs input height and "
                          f"width that are multiples of {stride}; got {height}x{width}; e.g. "
                          f"{-(-height // stride) * stride}x{-(-width // stride) * stride}.")
+    if finer and (index == 0 or strides[index - 1] * 2 != stride):
+        raise ValueError(f"{options.name}: passthrough needs a backbone feature map of stride {stride // 2} "
+                         f"beside the grid's {stride}; {backbone!r} has strides {strides}.")
     features = build(backbone, input_shape=options.input_shape, input_tensor=options.input_tensor,
-                     include_top=False, features_only=True, out_indices=(-1,), weights=backbone_weights,
-                     include_preprocessing=options.include_preprocessing)
-    x = features.outputs[0]
+                     include_top=False, features_only=True, out_indices=(index - 1, index) if finer else (index,),
+                     weights=backbone_weights, include_preprocessing=options.include_preprocessing)
+    x = features.outputs[-1]
     if tiled and options.fixed_size and tuple(x.shape[1:3]) != tuple(d // stride for d in options.input_shape[:2]):
         raise ValueError(f"{options.name}: backbone {backbone!r}'s deepest map is {tuple(x.shape[1:3])}, not "
                          f"its input divided by its stride {stride} (it pads 'valid'), so grid cells would "
                          "not tile the image; choose a backbone with 'same' padding, e.g. 'mobilenet_v2'.")
-    return features.inputs[0], x, stride
+    return features.inputs[0], (tuple(features.outputs) if finer else x), stride
+
+
+def _leaky_conv(x, filters, kernel_size, name):
+    x = zl.conv_bn_act(x, filters, kernel_size, activation=None, name=name)
+    return layers.LeakyReLU(LEAKY_SLOPE, name=f"{name}_leaky")(x)
 
 
 def _check_head_size(options, head_convs, head_filters):
@@ -87,18 +112,33 @@ def _check_head_size(options, head_convs, head_filters):
 
 
 def _build_yolo(options, *, backbone="mobilenet_v2", anchors=YOLOV2_VOC_ANCHORS, backbone_weights=None,
-                head_convs=2, head_filters=256):
+                head_convs=2, head_filters=256, passthrough=PASSTHROUGH_FILTERS, grid_stride=None):
     """`backbone`: a zoo classifier; `backbone_weights`: its weights (None,
     "imagenet" or a path); `anchors` [B, 2] in grid cells; `head_convs` 3x3
-    convs of `head_filters` before the 1x1 predictions. `dropout` (default
-    none) goes before the predictions."""
+    convs of `head_filters` before the 1x1 predictions; `passthrough`: the
+    filters of YOLOv2's passthrough (0: none); `grid_stride`: None for
+    YOLOv2's grid on the backbone's deepest map (stride 32), or a shallower
+    feature map's stride for a finer grid (not YOLOv2's: e.g. 16, input / 16
+    cells, the backbone's deeper blocks left out). `dropout` (default none)
+    goes before the predictions."""
     check_backbone_head(options, backbone, "the raw YOLO grid (decode it with zoo.detection_model)")
     _check_head_size(options, head_convs, head_filters)
+    if isinstance(passthrough, bool) or not isinstance(passthrough, int) or passthrough < 0:
+        raise ValueError(f"{options.name}: passthrough must be an int >= 0 (its filters; 0: none); "
+                         f"got {passthrough!r}.")
     anchors = check_anchors(anchors, f"{options.name}: anchors")
-    inputs, x, stride = backbone_map(options, backbone, backbone_weights, tiled=True)
+    inputs, maps, stride = backbone_map(options, backbone, backbone_weights, tiled=True, finer=bool(passthrough),
+                                        stride=grid_stride)
+    fine, x = maps if passthrough else (None, maps)
     for index in range(1, head_convs + 1):
-        x = zl.conv_bn_act(x, head_filters, 3, activation=None, name=f"head{index}")
-        x = layers.LeakyReLU(LEAKY_SLOPE, name=f"head{index}_leaky")(x)
+        x = _leaky_conv(x, head_filters, 3, f"head{index}")
+    if passthrough:
+        # YOLOv2's passthrough: the stride s/2 map, 1x1 conv, each 2x2 block into channels
+        # ("reorg"), beside the head's map, then one more 3x3 conv over both.
+        fine = _leaky_conv(fine, passthrough, 1, "passthrough")
+        fine = SpaceToDepth(2, name="passthrough_reorg")(fine)
+        x = layers.Concatenate(name="passthrough_concat")([fine, x])
+        x = _leaky_conv(x, head_filters, 3, f"head{head_convs + 1}")
     if options.dropout_or(0.0):
         x = layers.Dropout(options.dropout, name="head_dropout")(x)
 

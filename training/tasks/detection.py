@@ -184,7 +184,8 @@ class Detection(BoxLabels, Task):
             return model_args
         backbone = model_args.get(
             "backbone", inspect.signature(entry.builder).parameters["backbone"].default)
-        stride = zoo.get_entry(backbone).features[-1][0]
+        # The grid's stride: the backbone's deepest unless the model takes a finer grid_stride.
+        stride = model_args.get("grid_stride") or zoo.get_entry(backbone).features[-1][0]
         shapes = []
         for _, label in data.cached["train"].as_numpy_iterator():
             real = label["classes"] >= 0

@@ -2,7 +2,7 @@
 
 from zoo.layers.connection_table import ConnectionTableConv2D
 from zoo.layers.conv import conv_bn_act
-from zoo.layers.detection import YoloDetections, YoloGrid
+from zoo.layers.detection import SpaceToDepth, YoloDetections, YoloGrid
 from zoo.layers.head import LOGITS_DTYPE, classifier_head, dense_head, global_pool
 from zoo.layers.inception import inception_module
 from zoo.layers.lrn import LocalResponseNormalization
@@ -29,7 +29,8 @@ from zoo.layers.style import (
 
 __all__ = ["LOGITS_DTYPE", "RANKS", "ConnectionTableConv2D", "InstanceNormalization",
            "LocalResponseNormalization", "NearestUpSampling2D",
-           "PairFeatures", "PixelRange", "Preprocess", "ReflectionPadding2D", "YoloDetections", "YoloGrid",
+           "PairFeatures", "PixelRange", "Preprocess", "ReflectionPadding2D", "SpaceToDepth", "YoloDetections",
+           "YoloGrid",
            "basic_block", "bottleneck_block",
            "classifier_head", "conv_bn_act", "correct_pad", "dense_head", "depthwise_bn_act",
            "depthwise_conv", "depthwise_separable_block", "global_pool", "inception_module", "instance_norm",

@@ -24,6 +24,33 @@ def check_anchors(anchors, where="anchors"):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
+class SpaceToDepth(keras.layers.Layer):
+    """[batch, H, W, C] -> [batch, H / b, W / b, b * b * C]: each b x b block of
+    pixels stacked along the channels (tf.nn.space_to_depth; TFLite's builtin
+    SPACE_TO_DEPTH). YOLOv2's passthrough "reorg" layer: it brings a finer map
+    to a coarser grid without losing any value. Darknet's reorg orders the
+    channels differently; a permutation of channels that a following conv
+    learns either way."""
+
+    def __init__(self, block_size=2, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+            raise ValueError(f"SpaceToDepth: block_size must be an int >= 2; got {block_size!r}.")
+        self.block_size = block_size
+
+    def call(self, inputs):
+        return tf.nn.space_to_depth(inputs, self.block_size)
+
+    def compute_output_shape(self, input_shape):
+        b = self.block_size
+        return (input_shape[0], *(None if d is None else d // b for d in input_shape[1:3]),
+                None if input_shape[3] is None else input_shape[3] * b * b)
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
 class YoloGrid(keras.layers.Layer):
     """[batch, rows, columns, B * (5 + C)] -> [batch, rows, columns, B, 5 + C]:
     a YOLO head's 1x1 conv output as one vector per (cell, anchor), laid out
