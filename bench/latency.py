@@ -17,11 +17,16 @@ Exports of one model (fresh weights, which latency does not depend on):
 
 Each group (model, quantization, threads) is timed interleaved, one run =
 `repeat` invokes (a few ms, so timer noise does not dominate LeNet-5's
-microseconds), through INSTANCES interpreters per file: two interpreters of
-the very same file differ by about 1% in speed (measured: 0.995-1.011 of their
-median over 8 on mobilenet_v2), as much as the files were once said to, so
-the interval resamples interpreters as well as runs. ratio = the other
-export's time / zoo's time, with its bootstrap 90% interval; goal: >= 1.0
+microseconds), through INSTANCES interpreters per file. Interpreters are
+not interchangeable: two of the very same file differ by a few percent (where
+their buffers land), and those created later in the process run faster
+(mobilenet_v2 at 96 px, 8 interpreters of each of two files that differ only
+in names: whichever file's were created second ran about 5% faster, either
+way round). One interpreter per file, created zoo first, had read that as
+zoo's file being slower. So the interpreters are created in rounds, the
+exports' order rotated each round (every export in every creation position
+equally often), and the interval resamples interpreters as well as runs.
+ratio = the other export's time / zoo's time, with its bootstrap 90% interval; goal: >= 1.0
 (zoo at least as fast), within noise.
 size_ratio = the other file's bytes / zoo's (goal >= 1.0: zoo no larger).
 gflops = the model's FLOPs (zoo.flops; int8 counts its multiply-adds the
@@ -53,9 +58,9 @@ QUICK_MODELS = ("lenet5",)  # every code path in well under a minute
 QUANTIZATIONS = ("none", "int8")
 THREADS = (1, 2)
 RUN_SECONDS = 0.005  # one timed run: enough invokes to last about this long
-# Interpreters per export, timed side by side: two interpreters of the same file differ
-# by about 1% (where their buffers land), which one per export would read as the files'.
-INSTANCES = 4
+# Interpreters per export, timed side by side: a multiple of the 3 exports, so that the
+# rotated creation order puts each export in each position equally often.
+INSTANCES = 6
 TARGET = 1.0
 
 
@@ -129,6 +134,18 @@ def _repeat(run):
     return max(1, round(RUN_SECONDS / min(timed(run)[0] for _ in range(3))))
 
 
+def _interpreters(files, threads):
+    """{export: INSTANCES runners}, created in rounds with the exports' order rotated
+    every round: later interpreters run faster, so no export may always come first."""
+    names = list(files)
+    runners = {name: [] for name in names}
+    for round_ in range(INSTANCES):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            runners[name].append(report.tflite_runner(files[name], threads))
+    return runners
+
+
 def _time_group(runners, runs):
     """{name: [instance][run] seconds per invoke} of each name's runners (one per
     instance), all timed interleaved."""
@@ -175,7 +192,7 @@ def _share_of_peak(rows, peaks):
 
 
 def run(quick):
-    runs = 8 if quick else 50  # per instance
+    runs = 6 if quick else 35  # per interpreter
     peak_size, peak_calls = (1024, 3) if quick else (2048, 10)
     peaks = {t: matmul_peak(t, peak_size, peak_calls) for t in THREADS}
     rows, failures = [], []
@@ -198,8 +215,7 @@ def run(quick):
             if "zoo" not in sizes:
                 continue
             for threads in THREADS:
-                runners = {k: [report.tflite_runner(files[k], threads) for _ in range(INSTANCES)]
-                           for k in sizes}
+                runners = _interpreters({k: files[k] for k in sizes}, threads)
                 if quantize == "none" and threads == max(THREADS):
                     runners["keras"] = [report.keras_runner(model)]  # one tf.function: no buffers of its own
                 rows += _rows({**common, "threads": threads}, _time_group(runners, runs),
