@@ -68,6 +68,11 @@ def _check_labels(model, kinds, labels):
                               f"pass {classes} labels, one per class.")
 
 
+def _score_threshold(model):
+    """A detector's score threshold (its YoloDetections layer's), else 0."""
+    return next((layer.score_threshold for layer in model.layers if isinstance(layer, zl.YoloDetections)), 0.0)
+
+
 def _as_list(outputs):
     return [np.asarray(o) for o in outputs] if isinstance(outputs, (list, tuple)) \
         else [np.asarray(outputs)]
@@ -213,7 +218,7 @@ def _tflite(job, stage, sm_path, *, result, quantize, representative, representa
                  "reason": "Flex ops need the Flex delegate, which the LiteRT interpreter here lacks"}
     else:
         check = parity.check(flat, job.held_out, job.expected, quantize, parity_threshold,
-                             kinds=job.kinds)
+                             kinds=job.kinds, score_threshold=_score_threshold(job.model))
         io = parity.io_details(flat)
     file_name = f"{job.stem}.tflite"
     with open(stage.path(file_name), "wb") as f:

@@ -256,6 +256,21 @@ def test_detection_parity_fails_on_moved_relabelled_or_extra_boxes(change, messa
                                          threshold=0.6)["passed"]
 
 
+def test_detection_parity_lets_detections_near_the_score_threshold_flicker_when_quantized():
+    # At the detector's threshold 0.45, an int8 export may lose a detection scored 0.5
+    # (within DETECTION_SCORE_TIE 0.1 of it) or gain one at 0.46; not one scored 0.6.
+    lost_weak = [list(row) for row in KERAS]
+    lost_weak[2] = []
+    lost_weak[1] = [((5, 5, 9, 9), 0.46, 0)]
+    result = parity.compare_detections(detections(KERAS), detections(lost_weak), "int8", score_threshold=0.45)
+    assert result["passed"] and result["detection_agreement"] == 1.0 and result["near_ties"] == 2
+    lost_confident = [[KERAS[0][0]], [], KERAS[2]]
+    with pytest.raises(ParityError, match=r"2 of 3 matched.*below 0.55 not counted"):
+        parity.compare_detections(detections(KERAS), detections(lost_confident), "int8", score_threshold=0.45)
+    with pytest.raises(ParityError, match="2 of 4 matched"):  # float exports: no such slack
+        parity.compare_detections(detections(KERAS), detections(lost_weak), "none", score_threshold=0.45)
+
+
 # --- sources: a COCO file and tfds's detection sets ---------------------------------
 
 def test_coco_annotations_file_with_images_beside_it(tmp_path):
