@@ -26,8 +26,8 @@ way round). One interpreter per file, created zoo first, had read that as
 zoo's file being slower. So the interpreters are created in rounds, the
 exports' order rotated each round (every export in every creation position
 equally often), and the interval resamples interpreters as well as runs.
-ratio = the other export's time / zoo's time, with its bootstrap 90% interval; goal: >= 1.0
-(zoo at least as fast), within noise.
+ratio = the other export's time / zoo's time, with its bootstrap 90%
+interval; goal: >= 1.0 (zoo at least as fast), within noise.
 size_ratio = the other file's bytes / zoo's (goal >= 1.0: zoo no larger).
 gflops = the model's FLOPs (zoo.flops; int8 counts its multiply-adds the
 same) / the median time; peak_pct = that share of a float32 matmul's rate on

@@ -53,7 +53,7 @@ def ratio_interval(numerator, denominator, level=LEVEL, resamples=RESAMPLES, see
 
     Each side is a list of runs, or [instances, runs]: the same thing timed
     through several independent objects (e.g. TFLite interpreters of one file,
-    whose speeds differ by about 1% with where their buffers land). The runs are
+    whose speeds differ by a few percent with where their buffers land). The runs are
     paired (run i of every instance on both sides was timed in the same round of
     `interleaved`), so a resample draws the same run indices for both: load that
     slows a round cancels in the ratio instead of widening the interval. The

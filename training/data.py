@@ -602,6 +602,7 @@ def _folder(root):
 
 
 def _file_splits(root, files, labels, class_names):
+    """The 80/10/10 splits of image `files` (paths) with their `labels`, read lazily."""
     try:
         parts = _split_indices(labels, fractions=(0.8, 0.1, 0.1), class_names=class_names)
     except DataError as error:

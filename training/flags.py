@@ -10,6 +10,7 @@ import os
 from absl import flags
 
 import zoo
+from training import tasks
 from training.config import LEARNING_RATE, RunConfig
 from zoo.explain.parts import PARTS, check_parts
 from zoo.synthesis import SAMPLES
@@ -48,19 +49,20 @@ flags.DEFINE_integer("epochs", D.epochs, "Training epochs (the head only, with "
 flags.DEFINE_enum("optimizer", D.optimizer, OPTIMIZERS, "Optimizer (momentum: SGD with 0.9).")
 
 
-def _registered_rates():
-    """'vgg11, vgg16: 0.0003; ...': the models whose registry entries give their own rate."""
+def _rates(named):
+    """'vgg11, vgg16: 0.0003; ...' of (name, rate) pairs whose rate is not None."""
     by_rate = {}
-    for name in zoo.list_models():
-        if zoo.get_entry(name).learning_rate is not None:
-            by_rate.setdefault(zoo.get_entry(name).learning_rate, []).append(name)
+    for name, rate in named:
+        if rate is not None:
+            by_rate.setdefault(rate, []).append(name)
     return "; ".join(f"{', '.join(names)}: {rate:g}" for rate, names in sorted(by_rate.items()))
 
 
 flags.DEFINE_float("learning_rate", D.learning_rate,
                    "Initial learning rate. Default: the model's own, recorded in the run's "
                    "flags.txt: its registry entry's (zoo.get_entry(name).learning_rate; "
-                   f"{_registered_rates()}), else its task's (style: 0.001), else "
+                   f"{_rates((n, zoo.get_entry(n).learning_rate) for n in zoo.list_models())}), "
+                   f"else its task's ({_rates((t.name, t.learning_rate) for t in tasks.all_tasks())}), else "
                    f"{LEARNING_RATE:g}; tuned for Adam.", lower_bound=0)
 flags.DEFINE_enum("schedule", D.schedule, SCHEDULES,
                   "Learning-rate schedule: constant, cosine decay to 0, or step "
@@ -154,8 +156,6 @@ def _check_perceptual_weights(value):
 
 @flags.multi_flags_validator(["model", *TASK_SETTINGS], message="flag of another task")
 def _check_task_settings(values):
-    from training import tasks
-
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
     task = tasks.get_task(zoo.get_entry(values["model"]).task)
@@ -306,8 +306,6 @@ def _check_freeze(values):
 
 @flags.multi_flags_validator(["model", "dataset"], message="model and dataset do not fit")
 def _check_task(values):
-    from training import tasks
-
     if values["model"] not in zoo.list_models():
         return True  # reported by the --model validator
     task = tasks.get_task(zoo.get_entry(values["model"]).task)
