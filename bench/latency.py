@@ -18,16 +18,27 @@ Exports of one model (fresh weights, which latency does not depend on):
 Each group (model, quantization, threads) is timed interleaved, one run =
 `repeat` invokes (a few ms, so timer noise does not dominate LeNet-5's
 microseconds), through INSTANCES interpreters per file. Interpreters are
-not interchangeable: two of the very same file differ by a few percent (where
-their buffers land), and those created later in the process run faster
-(mobilenet_v2 at 96 px, 8 interpreters of each of two files that differ only
-in names: whichever file's were created second ran about 5% faster, either
-way round). One interpreter per file, created zoo first, had read that as
-zoo's file being slower. So the interpreters are created in rounds, the
-exports' order rotated each round (every export in every creation position
-equally often), and the interval resamples interpreters as well as runs.
-ratio = the other export's time / zoo's time, with its bootstrap 90%
-interval; goal: >= 1.0 (zoo at least as fast), within noise.
+not interchangeable: two of the very same file differ (where their buffers
+land), and those created later in the process may run faster (a one-off check,
+mobilenet_v2 at 96 px: whichever of two files' interpreters were created
+second ran about 5% faster). One interpreter per file, created zoo first, had
+read that as zoo's file being slower. So the interpreters are created in
+rounds, the exports' order rotated each round (every export in every creation
+position equally often), and the interval resamples interpreters as well as
+runs. Two figures make those effects part of every run rather than one-off
+claims:
+
+- spread = an export's slowest interpreter's median time / its fastest's
+  (empty for keras: one tf.function, no interpreters);
+- a creation-order row per group ("zoo: first 3 created / last 3"): zoo's
+  interpreters created in the first half of the rounds against those created
+  in the second half, the same file, timed in the same interleaved runs (so it
+  costs no run time), ratio = first-created time / later-created time with its
+  interval and no target: > 1 means later interpreters run faster. Each half
+  holds zoo in every position of a round once.
+
+ratio (export rows) = the other export's time / zoo's time, with its bootstrap
+90% interval; goal: >= 1.0 (zoo at least as fast), within noise.
 size_ratio = the other file's bytes / zoo's (goal >= 1.0: zoo no larger).
 gflops = the model's FLOPs (zoo.flops; int8 counts its multiply-adds the
 same) / the median time; peak_pct = that share of a float32 matmul's rate on
@@ -163,13 +174,33 @@ def _time_group(runners, runs):
             for name, instances in runners.items()}
 
 
+def instance_spread(values):
+    """The slowest interpreter's median time / the fastest's, of one export's
+    [instance][run] seconds, or one instance's runs (None for a single
+    instance: nothing to compare)."""
+    medians = np.median(np.atleast_2d(np.asarray(values, "float64")), axis=1)
+    return float(medians.max() / medians.min()) if len(medians) > 1 else None
+
+
+def creation_order_row(common, zoo_seconds):
+    """The same file's interpreters, created in the first half of the rounds
+    against those created in the second: ratio = first-created time / later-created
+    time, with its interval and no target (a property of the runtime, not a goal).
+    With 3 exports and 6 rounds each half holds zoo in every position of a round once."""
+    half = len(zoo_seconds) // 2
+    first, later = zoo_seconds[:half], zoo_seconds[len(zoo_seconds) - half:]
+    return {**common, "export": f"zoo: first {half} created / last {half}",
+            "instances": 2 * half, **ratio_columns(first, later)}
+
+
 def _rows(common, seconds, sizes, flops):
     """One row per export in a group, each compared with zoo's (peak_pct is
-    filled in once the run's peak is known)."""
+    filled in once the run's peak is known), then zoo's creation-order row."""
     rows = []
     for name, values in seconds.items():
         ms = 1000 * float(np.median(values))
         row = {**common, "export": name, "instances": len(values), "ms": ms,
+               "spread": instance_spread(values),
                "mb": sizes[name] / 2**20 if name in sizes else None,
                "gflops": flops / ms / 1e6, "peak_pct": None}
         if name == "keras":
@@ -181,13 +212,16 @@ def _rows(common, seconds, sizes, flops):
                 row.update(size_ratio=size_ratio,
                            size_verdict="met" if size_ratio >= TARGET else "missed")
         rows.append({**row, "seconds_per_invoke": values})
+    if np.ndim(seconds["zoo"]) == 2 and len(seconds["zoo"]) >= 2:
+        rows.append(creation_order_row(common, seconds["zoo"]))
     return rows
 
 
 def _share_of_peak(rows, peaks):
     """Fills each row's peak_pct: its GFLOP/s against the peak on its thread count
-    (keras runs on TensorFlow's own pools, over all cores: the most threads)."""
-    for row in rows:
+    (keras runs on TensorFlow's own pools, over all cores: the most threads);
+    creation-order rows time no model of their own."""
+    for row in (row for row in rows if "gflops" in row):
         row["peak_pct"] = 100 * row["gflops"] / peaks.get(row["threads"], peaks[max(peaks)])
 
 

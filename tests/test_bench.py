@@ -185,6 +185,35 @@ def test_latency_rows_compare_every_export_with_zoos():
     assert rows["keras"]["peak_pct"] == pytest.approx(100 * 0.5 / 20.0)  # 4 ms, all cores
 
 
+def test_instance_spread_is_slowest_over_fastest_interpreter_median():
+    from bench import latency
+
+    # Interpreter medians 1.0, 1.2 and 0.8 ms (each interpreter's odd run ignored).
+    values = [[1e-3, 1e-3, 9e-3], [1.2e-3, 1.2e-3, 0.1e-3], [0.8e-3, 5e-3, 0.8e-3]]
+    assert latency.instance_spread(values) == pytest.approx(1.5)
+    assert latency.instance_spread([[1e-3, 2e-3]]) is None  # one interpreter
+    assert latency.instance_spread([1e-3, 2e-3]) is None  # its runs, flat
+
+
+def test_creation_order_compares_first_created_interpreters_with_later_ones():
+    from bench import latency
+
+    rng = np.random.default_rng(0)
+    load = 1 + 0.3 * rng.random(20)  # per-round load, shared by every interpreter
+    first, later = 1.05e-3 * load, 1e-3 * load  # the first-created run 5% slower
+    seconds = {"zoo": [first, first, first, later, later, later],
+               "keras_export": [later] * 6}
+    rows = latency._rows({"model": "m", "threads": 1}, seconds, {"zoo": 1, "keras_export": 1},
+                         flops=1.0)
+    order = rows[-1]
+    assert order["export"] == "zoo: first 3 created / last 3" and order["instances"] == 6
+    assert order["ratio"] == pytest.approx(1.05) and order["ratio_low"] <= 1.05 <= order["ratio_high"]
+    assert "target" not in order and "verdict" not in order  # a property of the runtime
+    assert rows[0]["spread"] == pytest.approx(1.05)  # zoo's slowest / fastest interpreter
+    latency._share_of_peak(rows, {1: 10.0})  # the creation-order row has no GFLOP/s to share
+    assert "peak_pct" not in order
+
+
 def test_a_failing_export_is_recorded_not_raised(monkeypatch):
     from bench import latency
 
