@@ -66,7 +66,6 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
 
 from bench.tables import format_table
 from bench.timing import verdict
@@ -75,13 +74,6 @@ from training.tasks.detection import EXPORT_THRESHOLDS
 from training.train import train
 from zoo import boxes as zb
 from zoo.utils import versions, write_json
-
-QUICK = flags.DEFINE_bool("quick", False, "Two epochs at 64 px: minutes less, not the numbers.")
-OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results_detection.json"),
-                             "Where to write the results JSON.")
-PICTURE = flags.DEFINE_string("picture", None, "Where to copy the first seed's run's detections.png.")
-SEEDS = flags.DEFINE_string("seeds", "0,1,2", "Seeds, comma-separated: per seed, zoo's run and then "
-                            "keras-cv's for as long with the same seed (interleaved pairs).")
 
 # grid_stride=16: an 8 x 8 grid on MobileNetV2's stride-16 map (YOLOv2's is the stride-32 map, 4 x 4 at
 # 128 px); crop: the yolo default's shift, moving the boxes (flip alone overfits 256 images).
@@ -184,15 +176,6 @@ def parse_seeds(text):
     return seeds
 
 
-@flags.validator("seeds", message="bad --seeds")
-def _check_seeds(text):
-    try:
-        parse_seeds(text)
-    except ValueError as error:
-        raise flags.ValidationError(str(error)) from None
-    return True
-
-
 def ratio_summary(zoo_ap50s, keras_cv_ap50s, target=TARGET):
     """Per-seed AP50 ratios zoo / keras-cv, their min / median / max and the verdict
     (bench.timing.verdict on [min, max]): met when even the worst seed reaches
@@ -258,10 +241,9 @@ def export_rows(result, image_size):
     return rows
 
 
-def main(argv):
-    del argv
-    seeds = parse_seeds(SEEDS.value)
-    recipe = dict(RECIPE, **(dict(image_size=64, epochs=2) if QUICK.value else {}))
+def run(seeds, *, quick=False, output=None, picture=None):
+    """Every seed's pair of runs; prints the tables and writes `output` (JSON)."""
+    recipe = dict(RECIPE, **(dict(image_size=64, epochs=2) if quick else {}))
     rows, per_class, exported = [], [], []
     with tempfile.TemporaryDirectory() as folder:
         for seed in seeds:
@@ -272,8 +254,8 @@ def main(argv):
             print(format_table([row]), flush=True)
             exported += [{"seed": seed, **r} for r in export_rows(result, recipe["image_size"])]
             print(format_table(exported[-len(EXPORTS) - 1:]), flush=True)
-            if PICTURE.value and seed == seeds[0]:
-                shutil.copyfile(os.path.join(run_dir, "detections.png"), PICTURE.value)
+            if picture and seed == seeds[0]:
+                shutil.copyfile(os.path.join(run_dir, "detections.png"), picture)
             report = result["eval"]
             del result
             shutil.rmtree(run_dir)
@@ -297,12 +279,35 @@ def main(argv):
                          "verdict": summary["verdict"]}]),
           "\nExported detector per seed, test split (NMS inside, score > "
           f"{EXPORT_THRESHOLDS['score_threshold']}):", format_table(exported), sep="\n", flush=True)
-    write_json(OUTPUT.value, {"quick": QUICK.value, "recipe": recipe, "seeds": list(seeds),
-                              "versions": versions(), "rows": rows, "ratios": ratios,
-                              "ap50_ratio_zoo_over_keras_cv": {k: v for k, v in summary.items() if k != "ratios"},
-                              "export": {"thresholds": EXPORT_THRESHOLDS, "rows": exported},
-                              "per_seed": per_class, "keras_cv": KERAS_CV})
+    write_json(output, {"quick": quick, "recipe": recipe, "seeds": list(seeds),
+                        "versions": versions(), "rows": rows, "ratios": ratios,
+                        "ap50_ratio_zoo_over_keras_cv": {k: v for k, v in summary.items() if k != "ratios"},
+                        "export": {"thresholds": EXPORT_THRESHOLDS, "rows": exported},
+                        "per_seed": per_class, "keras_cv": KERAS_CV})
 
 
 if __name__ == "__main__":
+    # Flags only when run as a script: tests import this module beside bench.__main__ (--quick there too).
+    from absl import app, flags
+
+    QUICK = flags.DEFINE_bool("quick", False, "Two epochs at 64 px: minutes less, not the numbers.")
+    OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results_detection.json"),
+                                 "Where to write the results JSON.")
+    PICTURE = flags.DEFINE_string("picture", None, "Where to copy the first seed's run's detections.png.")
+    SEEDS = flags.DEFINE_string("seeds", "0,1,2", "Seeds, comma-separated: per seed, zoo's run and then "
+                                "keras-cv's for as long with the same seed (interleaved pairs).")
+
+    def _check_seeds(text):
+        try:
+            parse_seeds(text)
+        except ValueError as error:
+            raise flags.ValidationError(str(error)) from None
+        return True
+
+    flags.register_validator("seeds", _check_seeds)
+
+    def main(argv):
+        del argv
+        run(parse_seeds(SEEDS.value), quick=QUICK.value, output=OUTPUT.value, picture=PICTURE.value)
+
     app.run(main)
