@@ -83,6 +83,7 @@ RECIPE = dict(model="yolo", dataset="shapes", image_size=128, epochs=45, batch_s
 KERAS_CV = dict(stackwise_channels=(32, 64, 128, 256), stackwise_depth=(1, 2, 2, 1), fpn_depth=1,
                 learning_rate=1e-3)
 EXPORTS = ("tflite", "tflite:int8")  # what each zoo run's harness exports
+RESULTS = os.path.join(os.path.dirname(__file__), "results_detection.json")
 TARGET = 1.0  # the AP50 ratio zoo / keras-cv the issue asks for
 KERAS_CV_ROWS = 8  # label rows kept per image for keras-cv (a shapes scene holds at most 3)
 
@@ -241,7 +242,7 @@ def export_rows(result, image_size):
     return rows
 
 
-def run(seeds, *, quick=False, output=None, picture=None):
+def run(seeds, *, quick=False, output=RESULTS, picture=None):
     """Every seed's pair of runs; prints the tables and writes `output` (JSON)."""
     recipe = dict(RECIPE, **(dict(image_size=64, epochs=2) if quick else {}))
     rows, per_class, exported = [], [], []
@@ -291,8 +292,7 @@ if __name__ == "__main__":
     from absl import app, flags
 
     QUICK = flags.DEFINE_bool("quick", False, "Two epochs at 64 px: minutes less, not the numbers.")
-    OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results_detection.json"),
-                                 "Where to write the results JSON.")
+    OUTPUT = flags.DEFINE_string("output", RESULTS, "Where to write the results JSON.")
     PICTURE = flags.DEFINE_string("picture", None, "Where to copy the first seed's run's detections.png.")
     SEEDS = flags.DEFINE_string("seeds", "0,1,2", "Seeds, comma-separated: per seed, zoo's run and then "
                                 "keras-cv's for as long with the same seed (interleaved pairs).")
