@@ -83,7 +83,6 @@ RECIPE = dict(model="yolo", dataset="shapes", image_size=128, epochs=45, batch_s
 KERAS_CV = dict(stackwise_channels=(32, 64, 128, 256), stackwise_depth=(1, 2, 2, 1), fpn_depth=1,
                 learning_rate=1e-3)
 EXPORTS = ("tflite", "tflite:int8")  # what each zoo run's harness exports
-RESULTS = os.path.join(os.path.dirname(__file__), "results_detection.json")
 TARGET = 1.0  # the AP50 ratio zoo / keras-cv the issue asks for
 KERAS_CV_ROWS = 8  # label rows kept per image for keras-cv (a shapes scene holds at most 3)
 
@@ -242,7 +241,12 @@ def export_rows(result, image_size):
     return rows
 
 
-def run(seeds, *, quick=False, output=RESULTS, picture=None):
+def default_output(quick):
+    """The committed results file, or (--quick) one beside it that git ignores."""
+    return os.path.join(os.path.dirname(__file__), f"results_detection{'-quick' if quick else ''}.json")
+
+
+def run(seeds, *, quick=False, output=None, picture=None):
     """Every seed's pair of runs; prints the tables and writes `output` (JSON)."""
     recipe = dict(RECIPE, **(dict(image_size=64, epochs=2) if quick else {}))
     rows, per_class, exported = [], [], []
@@ -280,7 +284,7 @@ def run(seeds, *, quick=False, output=RESULTS, picture=None):
                          "verdict": summary["verdict"]}]),
           "\nExported detector per seed, test split (NMS inside, score > "
           f"{EXPORT_THRESHOLDS['score_threshold']}):", format_table(exported), sep="\n", flush=True)
-    write_json(output, {"quick": quick, "recipe": recipe, "seeds": list(seeds),
+    write_json(output or default_output(quick), {"quick": quick, "recipe": recipe, "seeds": list(seeds),
                         "versions": versions(), "rows": rows, "ratios": ratios,
                         "ap50_ratio_zoo_over_keras_cv": {k: v for k, v in summary.items() if k != "ratios"},
                         "export": {"thresholds": EXPORT_THRESHOLDS, "rows": exported},
@@ -292,7 +296,8 @@ if __name__ == "__main__":
     from absl import app, flags
 
     QUICK = flags.DEFINE_bool("quick", False, "Two epochs at 64 px: minutes less, not the numbers.")
-    OUTPUT = flags.DEFINE_string("output", RESULTS, "Where to write the results JSON.")
+    OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (default: "
+                                 "bench/results_detection.json; --quick: bench/results_detection-quick.json).")
     PICTURE = flags.DEFINE_string("picture", None, "Where to copy the first seed's run's detections.png.")
     SEEDS = flags.DEFINE_string("seeds", "0,1,2", "Seeds, comma-separated: per seed, zoo's run and then "
                                 "keras-cv's for as long with the same seed (interleaved pairs).")
