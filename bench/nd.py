@@ -26,8 +26,8 @@ from training.train import train
 from zoo.utils import versions, write_json
 
 QUICK = flags.DEFINE_bool("quick", False, "A few epochs and clips: minutes, not the numbers.")
-OUTPUT = flags.DEFINE_string("output", os.path.join(os.path.dirname(__file__), "results_nd.json"),
-                             "Where to write the results JSON.")
+OUTPUT = flags.DEFINE_string("output", None, "Where to write the results JSON (default: bench/results_nd.json; "
+                             "--quick: bench/results_nd-quick.json, which git ignores).")
 
 
 def _harness(folder, **settings):
@@ -84,7 +84,8 @@ def main(argv):
         for bench in (one_d, three_d):
             rows.append(bench(QUICK.value, os.path.join(folder, bench.__name__)))
             print(format_table(rows[-1:]), flush=True)
-    write_json(OUTPUT.value, {"quick": QUICK.value, "versions": versions(), "rows": rows})
+    default = os.path.join(os.path.dirname(__file__), f"results_nd{'-quick' if QUICK.value else ''}.json")
+    write_json(OUTPUT.value or default, {"quick": QUICK.value, "versions": versions(), "rows": rows})
 
 
 if __name__ == "__main__":
